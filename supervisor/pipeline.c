@@ -1,0 +1,1029 @@
+/*
+ * pipeline.c: pipelines of programs and functions: building, starting,
+ * waiting, signalling and reporting.
+ *
+ * A started pipeline is one process group led by its first stage; data
+ * flows from stage to stage through kernel pipes, never through us.  Each
+ * stage is watched through a pidfd and reaped with waitpid on its own pid,
+ * so a pipeline never takes, and never loses, the status of a child it
+ * did not start (libpipeline's known flaw).  Waits block in ppoll under
+ * pv_sig_waitmask(), so a caught signal ends a wait with EINTR instead of
+ * being lost.  Nothing here exits or prints.
+ */
+#include <sys/pidfd.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "pipevisor.h"
+#include "pv_private.h"
+
+#define DEFAULT_PATH	"/usr/local/bin:/usr/bin:/bin"
+
+struct stage_env {
+	char	*name;
+	char	*value;		/* NULL: unset */
+};
+
+struct pv_stage {
+	struct pv_pipeline	*pl;
+	size_t			 index;
+	char			**argv;		/* NULL-terminated, owned */
+	char			**shargv;	/* ENOEXEC fallback */
+	char			*name;
+	int			(*fn)(void *);
+	void			*arg;
+	struct stage_env	*env;
+	size_t			 nenv;
+	char			**envp;		/* built at start when nenv */
+	char			*cwd;
+	struct spawn_redir	*redirs;
+	size_t			 nredirs;
+	int			 passfrom[PV_SPAWN_MAXPASS];
+	int			 passto[PV_SPAWN_MAXPASS];
+	size_t			 npass;
+
+	pid_t			 pid;
+	int			 pidfd;
+	int			 status;	/* -1 until reaped */
+	struct timespec		 start, end;
+	struct spawn_report	 report;	/* report.what != 0: failed */
+	char			*error;
+};
+
+struct pv_pipeline {
+	struct pv_stage		**stages;
+	size_t			 n, cap;
+	int			 in_fd, out_fd;		/* -1: inherit */
+	int			 want_in, want_out;
+	int			 caller_in, caller_out;	/* our pipe ends */
+	enum pv_sigmode		 sigmode;
+	char			*fallback;
+	int			 tty;
+	int			 took_tty;
+	pid_t			 pgid;
+	int			 started;
+	size_t			 running;
+	struct pollfd		*pfds;
+	struct pv_loop		*loop;
+	void			(*done)(struct pv_pipeline *, void *);
+	void			*done_arg;
+};
+
+/* Returns an empty pipeline. */
+struct pv_pipeline *
+pv_pipeline_new(void)
+{
+	struct pv_pipeline *pl;
+
+	if ((pl = calloc(1, sizeof(*pl))) == NULL)
+		return NULL;
+	pl->in_fd = pl->out_fd = -1;
+	pl->caller_in = pl->caller_out = -1;
+	pl->tty = -1;
+	return pl;
+}
+
+/* Frees one stage's memory and closes its pidfd. */
+static void
+stage_free(struct pv_stage *st)
+{
+	size_t i;
+
+	if (st == NULL)
+		return;
+	for (i = 0; st->argv != NULL && st->argv[i] != NULL; i++)
+		free(st->argv[i]);
+	free(st->argv);
+	free(st->shargv);
+	free(st->name);
+	for (i = 0; i < st->nenv; i++) {
+		free(st->env[i].name);
+		free(st->env[i].value);
+	}
+	free(st->env);
+	free(st->envp);
+	free(st->cwd);
+	for (i = 0; i < st->nredirs; i++)
+		free(st->redirs[i].path);
+	free(st->redirs);
+	free(st->error);
+	if (st->pidfd >= 0)
+		close(st->pidfd);
+	free(st);
+}
+
+/* Frees the pipeline; it neither signals nor waits. */
+void
+pv_pipeline_free(struct pv_pipeline *pl)
+{
+	size_t i;
+
+	if (pl == NULL)
+		return;
+	if (pl->loop != NULL)
+		for (i = 0; i < pl->n; i++)
+			if (pl->stages[i]->pidfd >= 0)
+				pv_loop_del_fd(pl->loop, pl->stages[i]->pidfd);
+	for (i = 0; i < pl->n; i++)
+		stage_free(pl->stages[i]);
+	free(pl->stages);
+	free(pl->fallback);
+	free(pl->pfds);
+	if (pl->caller_in >= 0)
+		close(pl->caller_in);
+	if (pl->caller_out >= 0)
+		close(pl->caller_out);
+	free(pl);
+}
+
+/* Appends a new, empty stage. */
+static struct pv_stage *
+pipeline_new_stage(struct pv_pipeline *pl)
+{
+	struct pv_stage *st, **ns;
+	size_t n;
+
+	if (pl->started) {
+		errno = EBUSY;
+		return NULL;
+	}
+	if (pl->n == pl->cap) {
+		n = pl->cap ? pl->cap * 2 : 4;
+		if ((ns = reallocarray(pl->stages, n, sizeof(*ns))) == NULL)
+			return NULL;
+		pl->stages = ns;
+		pl->cap = n;
+	}
+	if ((st = calloc(1, sizeof(*st))) == NULL)
+		return NULL;
+	st->pl = pl;
+	st->index = pl->n;
+	st->pidfd = -1;
+	st->status = -1;
+	pl->stages[pl->n++] = st;
+	return st;
+}
+
+/* Drops the last stage again (a failed add, a SPEC that did not parse). */
+void
+pipeline_drop_last(struct pv_pipeline *pl)
+{
+	stage_free(pl->stages[--pl->n]);
+}
+
+/* Appends a program stage. */
+struct pv_stage *
+pv_pipeline_add(struct pv_pipeline *pl, const char *const argv[])
+{
+	struct pv_stage *st;
+	size_t argc, i;
+
+	if (argv == NULL || argv[0] == NULL) {
+		errno = EINVAL;
+		return NULL;
+	}
+	for (argc = 0; argv[argc] != NULL; argc++)
+		continue;
+	if ((st = pipeline_new_stage(pl)) == NULL)
+		return NULL;
+	st->argv = calloc(argc + 1, sizeof(*st->argv));
+	/* Room for "sh", the script's path, argv[1..] and NULL. */
+	st->shargv = calloc(argc + 2, sizeof(*st->shargv));
+	if (st->argv == NULL || st->shargv == NULL)
+		goto fail;
+	for (i = 0; i < argc; i++)
+		if ((st->argv[i] = strdup(argv[i])) == NULL)
+			goto fail;
+	st->shargv[0] = (char *)"sh";
+	for (i = 1; i < argc; i++)
+		st->shargv[i + 1] = st->argv[i];
+	if ((st->name = strdup(argv[0])) == NULL)
+		goto fail;
+	return st;
+fail:
+	pipeline_drop_last(pl);
+	errno = ENOMEM;
+	return NULL;
+}
+
+/* Appends a function stage. */
+struct pv_stage *
+pv_pipeline_add_func(struct pv_pipeline *pl, const char *name,
+    int (*fn)(void *), void *arg)
+{
+	struct pv_stage *st;
+
+	if (fn == NULL) {
+		errno = EINVAL;
+		return NULL;
+	}
+	if ((st = pipeline_new_stage(pl)) == NULL)
+		return NULL;
+	st->fn = fn;
+	st->arg = arg;
+	if ((st->name = strdup(name != NULL ? name : "function")) == NULL) {
+		pipeline_drop_last(pl);
+		errno = ENOMEM;
+		return NULL;
+	}
+	return st;
+}
+
+/* Returns the number of stages. */
+size_t
+pv_pipeline_count(const struct pv_pipeline *pl)
+{
+	return pl->n;
+}
+
+/* Returns stage i. */
+struct pv_stage *
+pv_pipeline_stage(const struct pv_pipeline *pl, size_t i)
+{
+	return i < pl->n ? pl->stages[i] : NULL;
+}
+
+/* Records an environment change for one stage. */
+int
+pv_stage_setenv(struct pv_stage *st, const char *name, const char *value)
+{
+	struct stage_env *ne;
+	char *n = NULL, *v = NULL;
+
+	if (name == NULL || *name == '\0' || strchr(name, '=') != NULL) {
+		errno = EINVAL;
+		return -1;
+	}
+	if ((n = strdup(name)) == NULL ||
+	    (value != NULL && (v = strdup(value)) == NULL))
+		goto fail;
+	ne = reallocarray(st->env, st->nenv + 1, sizeof(*ne));
+	if (ne == NULL)
+		goto fail;
+	st->env = ne;
+	st->env[st->nenv].name = n;
+	st->env[st->nenv].value = v;
+	st->nenv++;
+	return 0;
+fail:
+	free(n);
+	free(v);
+	errno = ENOMEM;
+	return -1;
+}
+
+/* Sets the stage's working directory. */
+int
+pv_stage_chdir(struct pv_stage *st, const char *dir)
+{
+	char *d;
+
+	if ((d = strdup(dir)) == NULL)
+		return -1;
+	free(st->cwd);
+	st->cwd = d;
+	return 0;
+}
+
+/* Appends one redirection. */
+static int
+stage_add_redir(struct pv_stage *st, int fd, int from, const char *path,
+    int flags)
+{
+	struct spawn_redir *nr;
+	char *p = NULL;
+
+	if (fd < 0 || fd > 255 || from > 255) {
+		errno = EBADF;
+		return -1;
+	}
+	if (path != NULL && (p = strdup(path)) == NULL)
+		return -1;
+	nr = reallocarray(st->redirs, st->nredirs + 1, sizeof(*nr));
+	if (nr == NULL) {
+		free(p);
+		return -1;
+	}
+	st->redirs = nr;
+	nr[st->nredirs].fd = fd;
+	nr[st->nredirs].from = from;
+	nr[st->nredirs].path = p;
+	nr[st->nredirs].flags = flags;
+	st->nredirs++;
+	return 0;
+}
+
+/* Redirects fd to a file. */
+int
+pv_stage_open(struct pv_stage *st, int fd, const char *path, int flags)
+{
+	if (path == NULL || *path == '\0') {
+		errno = EINVAL;
+		return -1;
+	}
+	return stage_add_redir(st, fd, -1, path, flags);
+}
+
+/* Makes fd a copy of from (from -1: close fd). */
+int
+pv_stage_dup(struct pv_stage *st, int fd, int from)
+{
+	return stage_add_redir(st, fd, from, NULL, 0);
+}
+
+/* Passes the caller's fd `from` to the stage as `to`. */
+int
+pv_stage_pass_fd(struct pv_stage *st, int from, int to)
+{
+	if (from < 0 || to < 3 || to > 255) {
+		errno = EBADF;
+		return -1;
+	}
+	if (st->npass == PV_SPAWN_MAXPASS) {
+		errno = E2BIG;
+		return -1;
+	}
+	st->passfrom[st->npass] = from;
+	st->passto[st->npass] = to;
+	st->npass++;
+	return 0;
+}
+
+/* Returns the stage's label. */
+const char *
+pv_stage_name(const struct pv_stage *st)
+{
+	return st->name;
+}
+
+/* Returns the stage's argv. */
+char *const *
+pv_stage_argv(const struct pv_stage *st)
+{
+	return st->argv;
+}
+
+/* Returns the stage's pid. */
+pid_t
+pv_stage_pid(const struct pv_stage *st)
+{
+	return st->pid;
+}
+
+/* Returns the stage's wait status, or -1. */
+int
+pv_stage_status(const struct pv_stage *st)
+{
+	return st->status;
+}
+
+/* Returns why the stage did not start, or NULL. */
+const char *
+pv_stage_error(const struct pv_stage *st)
+{
+	return st->error;
+}
+
+/* Returns the stage's start and end times. */
+void
+pv_stage_times(const struct pv_stage *st, struct timespec *start,
+    struct timespec *end)
+{
+	if (start != NULL)
+		*start = st->start;
+	if (end != NULL)
+		*end = st->end;
+}
+
+/* Sets the first stage's stdin. */
+void
+pv_pipeline_set_input(struct pv_pipeline *pl, int fd)
+{
+	pl->in_fd = fd;
+	pl->want_in = 0;
+}
+
+/* Sets the last stage's stdout. */
+void
+pv_pipeline_set_output(struct pv_pipeline *pl, int fd)
+{
+	pl->out_fd = fd;
+	pl->want_out = 0;
+}
+
+/* Asks for a pipe into the first stage. */
+void
+pv_pipeline_want_input(struct pv_pipeline *pl)
+{
+	pl->want_in = 1;
+	pl->in_fd = -1;
+}
+
+/* Asks for a pipe from the last stage. */
+void
+pv_pipeline_want_output(struct pv_pipeline *pl)
+{
+	pl->want_out = 1;
+	pl->out_fd = -1;
+}
+
+/* Returns the caller's end of the input pipe. */
+int
+pv_pipeline_input_fd(const struct pv_pipeline *pl)
+{
+	return pl->caller_in;
+}
+
+/* Returns the caller's end of the output pipe. */
+int
+pv_pipeline_output_fd(const struct pv_pipeline *pl)
+{
+	return pl->caller_out;
+}
+
+/* Closes the input pipe, sending end of file to the first stage. */
+void
+pv_pipeline_close_input(struct pv_pipeline *pl)
+{
+	if (pl->caller_in >= 0) {
+		close(pl->caller_in);
+		pl->caller_in = -1;
+	}
+}
+
+/* Sets the signal state stages start with. */
+void
+pv_pipeline_set_sigmode(struct pv_pipeline *pl, enum pv_sigmode m)
+{
+	pl->sigmode = m;
+}
+
+/* Sets the directories searched after PATH. */
+int
+pv_pipeline_set_fallback_path(struct pv_pipeline *pl, const char *path)
+{
+	char *p = NULL;
+
+	if (path != NULL && (p = strdup(path)) == NULL)
+		return -1;
+	free(pl->fallback);
+	pl->fallback = p;
+	return 0;
+}
+
+/* Hands the terminal to the pipeline while it runs, if ours to give. */
+void
+pv_pipeline_set_terminal(struct pv_pipeline *pl, int tty)
+{
+	pl->tty = tty;
+}
+
+/* Returns the pipeline's process group. */
+pid_t
+pv_pipeline_pgid(const struct pv_pipeline *pl)
+{
+	return pl->pgid;
+}
+
+/* Builds a stage's environment: the caller's with the stage's changes. */
+static int
+stage_build_env(struct pv_stage *st)
+{
+	size_t n, i, j, j0, len;
+	char **envp;
+
+	for (n = 0; environ[n] != NULL; n++)
+		continue;
+	envp = calloc(n + st->nenv + 1, sizeof(*envp));
+	if (envp == NULL)
+		return -1;
+	for (i = 0, j = 0; i < n; i++) {
+		size_t k;
+		int drop = 0;
+
+		for (k = 0; k < st->nenv && !drop; k++) {
+			len = strlen(st->env[k].name);
+			drop = strncmp(environ[i], st->env[k].name, len) == 0 &&
+			    environ[i][len] == '=';
+		}
+		if (!drop)
+			envp[j++] = environ[i];
+	}
+	/* Later changes of one name win: the last set or unset counts. */
+	j0 = j;
+	for (i = 0; i < st->nenv; i++) {
+		size_t k;
+		int later = 0;
+
+		for (k = i + 1; k < st->nenv && !later; k++)
+			later = strcmp(st->env[k].name, st->env[i].name) == 0;
+		if (later || st->env[i].value == NULL)
+			continue;
+		if (asprintf(&envp[j], "%s=%s", st->env[i].name,
+		    st->env[i].value) == -1) {
+			envp[j] = NULL;
+			goto fail;
+		}
+		j++;
+	}
+	envp[j] = NULL;
+	free(st->envp);
+	st->envp = envp;
+	return 0;
+fail:
+	/* Only the strings we made are ours to free. */
+	for (i = j0; i < j; i++)
+		free(envp[i]);
+	free(envp);
+	return -1;
+}
+
+/* Describes why a stage could not start, for pv_stage_error. */
+static void
+stage_format_error(struct pv_stage *st)
+{
+	const struct spawn_report *rep = &st->report;
+	const char *what;
+	int r;
+
+	switch (rep->what) {
+	case SPAWN_EXEC:
+		if (rep->err == ENOENT && strchr(st->argv[0], '/') == NULL)
+			r = asprintf(&st->error, "command not found");
+		else
+			r = asprintf(&st->error, "%s", strerror(rep->err));
+		break;
+	case SPAWN_CHDIR:
+		r = asprintf(&st->error, "%s: %s", st->cwd, strerror(rep->err));
+		break;
+	case SPAWN_REDIR:
+		what = rep->redir >= 0 && (size_t)rep->redir < st->nredirs &&
+		    st->redirs[rep->redir].path != NULL ?
+		    st->redirs[rep->redir].path : "redirection";
+		r = asprintf(&st->error, "%s: %s", what, strerror(rep->err));
+		break;
+	default:
+		r = asprintf(&st->error, "could not start");
+		break;
+	}
+	if (r == -1)
+		st->error = NULL;
+}
+
+/* Records a reaped stage. */
+static void
+stage_reaped(struct pv_stage *st, int status)
+{
+	st->status = status;
+	pv_now(&st->end);
+	if (st->pidfd >= 0) {
+		if (st->pl->loop != NULL)
+			pv_loop_del_fd(st->pl->loop, st->pidfd);
+		close(st->pidfd);
+		st->pidfd = -1;
+	}
+	st->pl->running--;
+}
+
+/* Reaps a stage if it has exited; returns 1 if it was reaped. */
+static int
+stage_try_reap(struct pv_stage *st)
+{
+	int status;
+	pid_t r;
+
+	if (st->pid <= 0 || st->status != -1)
+		return 0;
+	do
+		r = waitpid(st->pid, &status, WNOHANG);
+	while (r == -1 && errno == EINTR);
+	if (r == 0)
+		return 0;
+	/*
+	 * ECHILD: someone else reaped it (SIGCHLD ignored in a program
+	 * that did not call pv_sig_init).  The status is lost; report the
+	 * stage as failed rather than wait for ever.
+	 */
+	if (r == -1)
+		status = W_EXITCODE(255, 0);
+	stage_reaped(st, status);
+	return 1;
+}
+
+/* Gives the terminal back to our own process group. */
+static void
+pipeline_return_tty(struct pv_pipeline *pl)
+{
+	sigset_t ttou, saved;
+
+	if (!pl->took_tty)
+		return;
+	pl->took_tty = 0;
+	/* We are a background group now: tcsetpgrp would SIGTTOU us. */
+	sigemptyset(&ttou);
+	sigaddset(&ttou, SIGTTOU);
+	sigprocmask(SIG_BLOCK, &ttou, &saved);
+	tcsetpgrp(pl->tty, getpgrp());
+	sigprocmask(SIG_SETMASK, &saved, NULL);
+}
+
+/* Kills and reaps what a failed start had begun; errno is kept. */
+static void
+pipeline_abort(struct pv_pipeline *pl)
+{
+	int saved = errno, status;
+	size_t i;
+
+	if (pl->pgid > 0)
+		killpg(pl->pgid, SIGKILL);
+	for (i = 0; i < pl->n; i++) {
+		struct pv_stage *st = pl->stages[i];
+
+		if (st->pid > 0 && st->status == -1) {
+			while (waitpid(st->pid, &status, 0) == -1 &&
+			    errno == EINTR)
+				continue;
+			stage_reaped(st, status);
+		}
+	}
+	pipeline_return_tty(pl);
+	errno = saved;
+}
+
+/* Returns fd moved to at least lowest, CLOEXEC (closes the original). */
+static int
+fd_above(int fd, int lowest)
+{
+	int nfd;
+
+	if (fd >= lowest)
+		return fd;
+	nfd = fcntl(fd, F_DUPFD_CLOEXEC, lowest);
+	close(fd);
+	return nfd;
+}
+
+/* Makes a CLOEXEC pipe whose ends are not 0, 1 or 2. */
+static int
+pipe_above(int p[2], int lowest)
+{
+	if (pipe2(p, O_CLOEXEC) == -1)
+		return -1;
+	p[0] = fd_above(p[0], lowest);
+	p[1] = fd_above(p[1], lowest);
+	if (p[0] == -1 || p[1] == -1) {
+		if (p[0] >= 0)
+			close(p[0]);
+		if (p[1] >= 0)
+			close(p[1]);
+		return -1;
+	}
+	return 0;
+}
+
+/* Reads the start-failure reports until every child exec'd or exited. */
+static void
+pipeline_read_reports(struct pv_pipeline *pl, int errfd)
+{
+	struct spawn_report rep;
+	ssize_t r;
+
+	for (;;) {
+		r = read(errfd, &rep, sizeof(rep));
+		if (r == -1 && errno == EINTR)
+			continue;
+		if (r != (ssize_t)sizeof(rep))
+			break;
+		if (rep.index >= 0 && (size_t)rep.index < pl->n) {
+			pl->stages[rep.index]->report = rep;
+			stage_format_error(pl->stages[rep.index]);
+		}
+	}
+}
+
+/* Starts every stage. */
+int
+pv_pipeline_start(struct pv_pipeline *pl)
+{
+	struct spawn_plan plan;
+	const char *path;
+	char *search = NULL, *pathbuf = NULL;
+	int errp[2] = { -1, -1 }, io[2], prev_in = -1, next_in = -1;
+	int lowest = 3, saved_errno;
+	size_t i, k;
+
+	if (pl->n == 0 || pl->started) {
+		errno = pl->n == 0 ? EINVAL : EBUSY;
+		return -1;
+	}
+	fflush(NULL);	/* a function stage must not repeat our output */
+	if ((path = getenv("PATH")) == NULL)
+		path = DEFAULT_PATH;
+	if (asprintf(&search, "%s%s%s", path, pl->fallback ? ":" : "",
+	    pl->fallback ? pl->fallback : "") == -1) {
+		search = NULL;
+		return -1;
+	}
+	if ((pathbuf = malloc(PATH_MAX)) == NULL)
+		goto fail;
+	if ((pl->pfds = calloc(pl->n, sizeof(*pl->pfds))) == NULL)
+		goto fail;
+	/* The error pipe must sit above every fd a stage is given. */
+	for (i = 0; i < pl->n; i++)
+		for (k = 0; k < pl->stages[i]->npass; k++)
+			if (pl->stages[i]->passto[k] >= lowest)
+				lowest = pl->stages[i]->passto[k] + 1;
+	if (pipe_above(errp, lowest) == -1)
+		goto fail;
+	for (i = 0; i < pl->n; i++)
+		if (pl->stages[i]->nenv > 0 &&
+		    stage_build_env(pl->stages[i]) == -1)
+			goto fail;
+
+	if (pl->want_in) {
+		if (pipe_above(io, 3) == -1)
+			goto fail;
+		prev_in = io[0];
+		pl->caller_in = io[1];
+	}
+	pl->started = 1;
+	for (i = 0; i < pl->n; i++) {
+		struct pv_stage *st = pl->stages[i];
+		int out = -1;
+
+		if (i + 1 < pl->n) {
+			if (pipe_above(io, 3) == -1)
+				goto fail_started;
+			out = io[1];
+			next_in = io[0];
+		} else if (pl->want_out) {
+			if (pipe_above(io, 3) == -1)
+				goto fail_started;
+			out = io[1];
+			pl->caller_out = io[0];
+		} else
+			out = pl->out_fd;
+
+		memset(&plan, 0, sizeof(plan));
+		plan.argv = st->argv;
+		plan.envp = st->envp != NULL ? st->envp : environ;
+		plan.search = search;
+		plan.pathbuf = pathbuf;
+		plan.shargv = st->shargv;
+		plan.cwd = st->cwd;
+		plan.pgid = i == 0 ? 0 : pl->pgid;
+		plan.tty = -1;
+		if (i == 0 && pl->tty >= 0 && isatty(pl->tty) &&
+		    tcgetpgrp(pl->tty) == getpgrp())
+			plan.tty = pl->tty;
+		plan.in = i == 0 ? (pl->want_in ? prev_in : pl->in_fd) : prev_in;
+		plan.out = out;
+		plan.redirs = st->redirs;
+		plan.nredirs = st->nredirs;
+		plan.passfrom = st->passfrom;
+		plan.passto = st->passto;
+		plan.npass = st->npass;
+		plan.errfd = errp[1];
+		plan.index = (int)i;
+		plan.sigdefault = pl->sigmode == PV_SIG_DEFAULT;
+		plan.fn = st->fn;
+		plan.arg = st->arg;
+
+		pv_now(&st->start);
+		st->pid = spawn_start(&plan);
+		if (st->pid == -1) {
+			st->pid = 0;
+			if (out >= 0 && out != pl->out_fd)
+				close(out);
+			goto fail_started;
+		}
+		pl->running++;
+		if (i == 0) {
+			pl->pgid = st->pid;
+			if (plan.tty >= 0) {
+				/* The child does it too; whoever is first. */
+				pl->took_tty = 1;
+				tcsetpgrp(pl->tty, pl->pgid);
+			}
+		}
+		st->pidfd = pidfd_open(st->pid, 0);
+		if (st->pidfd >= 0)
+			fcntl(st->pidfd, F_SETFD, FD_CLOEXEC);
+		/* Our copies of the child's ends must go, or EOF never comes. */
+		if (prev_in >= 0)
+			close(prev_in);
+		if (out >= 0 && out != pl->out_fd)
+			close(out);
+		prev_in = next_in;
+		next_in = -1;
+	}
+	close(errp[1]);
+	errp[1] = -1;
+	pipeline_read_reports(pl, errp[0]);
+	close(errp[0]);
+	free(search);
+	free(pathbuf);
+	return 0;
+
+fail_started:
+	if (prev_in >= 0)
+		close(prev_in);
+	if (next_in >= 0)
+		close(next_in);
+	pipeline_abort(pl);
+fail:
+	saved_errno = errno;
+	if (errp[0] >= 0)
+		close(errp[0]);
+	if (errp[1] >= 0)
+		close(errp[1]);
+	free(search);
+	free(pathbuf);
+	errno = saved_errno;
+	return -1;
+}
+
+/* Reaps exited stages without blocking; returns how many still run. */
+int
+pv_pipeline_poll(struct pv_pipeline *pl)
+{
+	size_t i;
+
+	if (!pl->started) {
+		errno = EINVAL;
+		return -1;
+	}
+	for (i = 0; i < pl->n; i++)
+		stage_try_reap(pl->stages[i]);
+	if (pl->running == 0)
+		pipeline_return_tty(pl);
+	return (int)pl->running;
+}
+
+/* Waits for every stage, up to a deadline. */
+int
+pv_pipeline_wait(struct pv_pipeline *pl, const struct timespec *deadline)
+{
+	struct timespec now, left, *tp;
+	nfds_t nfds;
+	size_t i;
+	int r;
+
+	for (;;) {
+		if (pv_pipeline_poll(pl) == -1)
+			return -1;
+		if (pl->running == 0)
+			return 0;
+		nfds = 0;
+		for (i = 0; i < pl->n; i++) {
+			struct pv_stage *st = pl->stages[i];
+
+			if (st->status != -1 || st->pidfd < 0)
+				continue;
+			pl->pfds[nfds].fd = st->pidfd;
+			pl->pfds[nfds].events = POLLIN;
+			nfds++;
+		}
+		tp = NULL;
+		if (deadline != NULL) {
+			pv_now(&now);
+			left = pv_ts_sub(*deadline, now);
+			if (left.tv_sec < 0) {
+				errno = ETIMEDOUT;
+				return -1;
+			}
+			tp = &left;
+		}
+		if (nfds == 0) {
+			/* No pidfd (very old kernel): poll the statuses. */
+			struct timespec tick = { 0, 10000000 };
+
+			if (tp == NULL || pv_ts_cmp(tick, *tp) < 0)
+				tp = &tick;
+		}
+		r = ppoll(pl->pfds, nfds, tp, pv_sig_waitmask());
+		if (r == -1) {
+			if (errno != EINTR)
+				return -1;
+			if (pv_sig_waitmask() != NULL)
+				return -1;	/* a caught signal: EINTR */
+		}
+	}
+}
+
+/* Signals the pipeline's process group. */
+int
+pv_pipeline_kill(struct pv_pipeline *pl, int sig)
+{
+	if (!pl->started || pl->pgid <= 0) {
+		errno = ESRCH;
+		return -1;
+	}
+	if (killpg(pl->pgid, sig) == -1)
+		return -1;
+	/* A stopped stage would not see the signal until continued. */
+	if (sig != SIGKILL && sig != SIGCONT)
+		killpg(pl->pgid, SIGCONT);
+	return 0;
+}
+
+/* Stops the pipeline: sig, grace, SIGKILL, wait. */
+int
+pv_pipeline_stop(struct pv_pipeline *pl, int sig,
+    const struct timespec *grace)
+{
+	struct timespec deadline;
+
+	if (pv_pipeline_poll(pl) == -1)
+		return -1;
+	if (pl->running == 0)
+		return 0;
+	pv_pipeline_kill(pl, sig);
+	if (grace != NULL) {
+		pv_now(&deadline);
+		deadline = pv_ts_add(deadline, *grace);
+		if (pv_pipeline_wait(pl, &deadline) == 0)
+			return 0;
+		if (errno != ETIMEDOUT)
+			return -1;
+	}
+	pv_pipeline_kill(pl, SIGKILL);
+	return pv_pipeline_wait(pl, NULL);
+}
+
+/* The loop's callback for one stage's pidfd. */
+static void
+pipeline_on_exit(struct pv_loop *loop, int fd, unsigned events, void *arg)
+{
+	struct pv_stage *st = arg;
+	struct pv_pipeline *pl = st->pl;
+
+	(void)loop;
+	(void)fd;
+	(void)events;
+	if (!stage_try_reap(st))
+		return;
+	if (pl->running == 0) {
+		pipeline_return_tty(pl);
+		if (pl->done != NULL)
+			pl->done(pl, pl->done_arg);
+	}
+}
+
+/* Has the loop reap the stages; done runs when all have exited. */
+int
+pv_pipeline_watch(struct pv_pipeline *pl, struct pv_loop *loop,
+    void (*done)(struct pv_pipeline *, void *), void *arg)
+{
+	size_t i;
+
+	if (!pl->started) {
+		errno = EINVAL;
+		return -1;
+	}
+	pl->loop = loop;
+	pl->done = done;
+	pl->done_arg = arg;
+	for (i = 0; i < pl->n; i++) {
+		struct pv_stage *st = pl->stages[i];
+
+		if (st->status != -1 || st->pidfd < 0)
+			continue;
+		if (pv_loop_add_fd(loop, st->pidfd, PV_READ, pipeline_on_exit,
+		    st) == -1)
+			return -1;
+	}
+	/* Everything may already be over. */
+	if (pv_pipeline_poll(pl) == 0 && done != NULL)
+		done(pl, arg);
+	return 0;
+}
+
+/* Returns the shell's status of a finished pipeline. */
+int
+pv_pipeline_status(const struct pv_pipeline *pl, int pipefail)
+{
+	size_t i;
+	int s, result = 0;
+
+	if (!pl->started || pl->running > 0 || pl->n == 0)
+		return -1;
+	if (!pipefail)
+		return pv_status_to_exit(pl->stages[pl->n - 1]->status);
+	for (i = 0; i < pl->n; i++) {
+		s = pv_status_to_exit(pl->stages[i]->status);
+		if (s != 0)
+			result = s;
+	}
+	return result;
+}
