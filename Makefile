@@ -57,7 +57,7 @@ LIBSO =		$(BUILD)/lib/libpipevisor.so
 PCFILE =	$(BUILD)/lib/pkgconfig/pipevisor.pc
 HEADER =	$(BUILD)/include/pipevisor.h
 MANPAGES :=	$(sort $(wildcard man/*.[1-8]))
-SCRIPTS :=	$(wildcard scripts/*) .ci/run
+SCRIPTS :=	$(wildcard scripts/*) .ci/run tests/eintr-compare
 
 .PHONY: all deps check unit bats lint demo bench sanitize fuzz eintr \
 	install uninstall clean
@@ -113,7 +113,7 @@ $(BUILD)/tests/bin/%: $(BUILD)/obj/tests/helpers/%.o
 # check: install what is missing, build warning-free, run every suite.
 check: deps
 	$(MAKE) WERROR=1 all
-	$(MAKE) unit bats lint
+	$(MAKE) unit bats eintr lint
 
 deps:
 	@sh scripts/install-deps

@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -351,5 +352,34 @@ pv_stdio_ensure(void)
 		if (open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY) == -1)
 			return -1;
 	}
+	return 0;
+}
+
+/* The write function of the stream pv_stderr_lines installs. */
+static ssize_t
+io_stderr_write(void *cookie, const char *buf, size_t n)
+{
+	(void)cookie;
+	return pv_write_all(STDERR_FILENO, buf, n);
+}
+
+/* Makes stderr line-buffered and EINTR-safe. */
+int
+pv_stderr_lines(void)
+{
+	static const cookie_io_functions_t fns = {
+		.write = io_stderr_write,
+	};
+	FILE *fp;
+
+	if ((fp = fopencookie(NULL, "w", fns)) == NULL)
+		return -1;
+	if (setvbuf(fp, NULL, _IOLBF, BUFSIZ) != 0) {
+		fclose(fp);
+		return -1;
+	}
+	fflush(stderr);
+	/* The old FILE stays open: closing it would close fd 2. */
+	stderr = fp;
 	return 0;
 }

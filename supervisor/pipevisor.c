@@ -62,6 +62,8 @@ main(int argc, char *argv[])
 {
 	if (pv_stdio_ensure() == -1)
 		err(RUN_EXIT_ERROR, "cannot open /dev/null");
+	if (pv_stderr_lines() == -1)
+		err(RUN_EXIT_ERROR, "cannot set up stderr");
 	if (pv_sig_init() == -1)
 		err(RUN_EXIT_ERROR, "cannot set up signals");
 

@@ -147,6 +147,15 @@ size_t	pv_out_pending(const struct pv_out *o);
  */
 int	pv_stdio_ensure(void);
 
+/*
+ * Replaces stderr with a line-buffered stream whose writes go through
+ * pv_write_all: each message line reaches fd 2 in one write(2), retried
+ * on EINTR and short writes, so err(3)/warn(3) messages are neither lost
+ * (glibc's stdio drops a line on EINTR) nor torn by other processes'
+ * lines.  Returns 0 or -1 with errno; stderr is unchanged on failure.
+ */
+int	pv_stderr_lines(void);
+
 /* ------------------------------------------------------------------ */
 /* Visible text (vis.c)                                               */
 /* ------------------------------------------------------------------ */

@@ -8,9 +8,12 @@ PV_BUILD=${PV_BUILD:-$(cd "$BATS_TEST_DIRNAME/.." && pwd)/build}
 PV_BIN=$PV_BUILD/bin
 PV_FILTERS=$PV_BUILD/libexec/pipevisor
 PV_TESTBIN=$PV_BUILD/tests/bin
-PIPEVISOR=$PV_BIN/pipevisor
+# PV_PIPEVISOR runs the suites through a wrapper (tests/eintr-compare).
+PIPEVISOR=${PV_PIPEVISOR:-$PV_BIN/pipevisor}
 export PV_BUILD PV_BIN PV_FILTERS PV_TESTBIN PIPEVISOR
 export PIPEVISOR_FILTERS=$PV_FILTERS
+
+bats_require_minimum_version 1.5.0
 
 load_libs() {
 	bats_load_library bats-support
