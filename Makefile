@@ -20,6 +20,10 @@ OPT ?=		-O2 -g
 
 BSD_CFLAGS :=	$(shell pkg-config --cflags libbsd-overlay 2>/dev/null)
 BSD_LIBS :=	$(shell pkg-config --libs libbsd-overlay 2>/dev/null)
+# Programs take libbsd (and its libmd) statically: two fewer shared objects
+# to map at every start is measurable in `pipevisor run`'s spawn latency.
+PROG_LIBS :=	-Wl,-Bstatic $(shell pkg-config --static --libs-only-l \
+		libbsd-overlay 2>/dev/null) -Wl,-Bdynamic
 
 WARNINGS =	-Wall -Wextra -Wformat=2 -Wshadow -Wpointer-arith \
 		-Wwrite-strings -Wstrict-prototypes -Wmissing-prototypes \
@@ -92,15 +96,15 @@ $(HEADER): supervisor/pipevisor.h
 # Programs link the static library so the build tree runs without rpath.
 $(BUILD)/bin/pipevisor: $(PROG_OBJS) $(LIBA)
 	@mkdir -p $(@D)
-	$(CC) $(PV_LDFLAGS) -o $@ $(PROG_OBJS) $(LIBA) $(BSD_LIBS)
+	$(CC) $(PV_LDFLAGS) -o $@ $(PROG_OBJS) $(LIBA) $(PROG_LIBS)
 
 $(BUILD)/libexec/pipevisor/%: $(BUILD)/obj/filters/%.o $(LIBA)
 	@mkdir -p $(@D)
-	$(CC) $(PV_LDFLAGS) -o $@ $< $(LIBA) $(BSD_LIBS) -lm
+	$(CC) $(PV_LDFLAGS) -o $@ $< $(LIBA) $(PROG_LIBS) -lm
 
 $(BUILD)/bin/pvchat: $(BUILD)/obj/filters/pvchat.o $(LIBA)
 	@mkdir -p $(@D)
-	$(CC) $(PV_LDFLAGS) -o $@ $< $(LIBA) $(BSD_LIBS)
+	$(CC) $(PV_LDFLAGS) -o $@ $< $(LIBA) $(PROG_LIBS)
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIBA)
 	@mkdir -p $(@D)

@@ -727,6 +727,8 @@ pv_pipeline_start(struct pv_pipeline *pl)
 		return -1;
 	}
 	fflush(NULL);	/* a function stage must not repeat our output */
+	if (pl->sigmode == PV_SIG_DEFAULT)
+		sig_query_all();
 	if ((path = getenv("PATH")) == NULL)
 		path = DEFAULT_PATH;
 	if (asprintf(&search, "%s%s%s", path, pl->fallback ? ":" : "",

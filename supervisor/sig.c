@@ -37,6 +37,8 @@ static int sig_initialised;
 static sigset_t sig_start_mask;		/* as the program was started */
 static sigset_t sig_wait_mask;		/* start mask less caught signals */
 static unsigned char sig_start_ignored[NSIG];
+static unsigned char sig_start_known[NSIG];	/* ignored[] is valid */
+static int sig_all_known;
 static unsigned char sig_changed[NSIG];	/* disposition we set */
 
 /* Records a signal; inside the armed window, jumps back out of it. */
@@ -55,23 +57,48 @@ sig_handler(int signo)
 	errno = saved_errno;
 }
 
+/*
+ * Learns whether signal s was ignored when the program started, before
+ * sig.c first changes it.  Queried lazily: 64 sigaction calls at every
+ * start would cost `pipevisor run` more than its own work.
+ */
+static void
+sig_query(int s)
+{
+	struct sigaction sa;
+
+	if (sig_start_known[s] || !SIG_SETTABLE(s))
+		return;
+	if (sigaction(s, NULL, &sa) == 0)
+		sig_start_ignored[s] = sa.sa_handler == SIG_IGN;
+	sig_start_known[s] = 1;
+}
+
+/* Learns every inherited disposition, for children started with defaults. */
+void
+sig_query_all(void)
+{
+	int s;
+
+	if (sig_all_known || !sig_initialised)
+		return;
+	for (s = 1; s < NSIG; s++)
+		sig_query(s);
+	sig_all_known = 1;
+}
+
 /* Records the inherited state and sets the program's own SIGPIPE/SIGCHLD. */
 int
 pv_sig_init(void)
 {
-	struct sigaction sa, dfl, ign;
-	int s;
+	struct sigaction dfl, ign;
 
 	if (sig_initialised)
 		return 0;
 	if (sigprocmask(SIG_SETMASK, NULL, &sig_start_mask) == -1)
 		return -1;
-	for (s = 1; s < NSIG; s++) {
-		if (!SIG_SETTABLE(s))
-			continue;
-		if (sigaction(s, NULL, &sa) == 0)
-			sig_start_ignored[s] = sa.sa_handler == SIG_IGN;
-	}
+	sig_query(SIGPIPE);
+	sig_query(SIGCHLD);
 	memset(&dfl, 0, sizeof(dfl));
 	dfl.sa_handler = SIG_DFL;
 	sigemptyset(&dfl.sa_mask);
@@ -108,6 +135,7 @@ pv_sig_catch(int signo)
 	}
 	if (!sig_initialised && pv_sig_init() == -1)
 		return -1;
+	sig_query(signo);
 	sigemptyset(&one);
 	sigaddset(&one, signo);
 	if (sigprocmask(SIG_BLOCK, &one, NULL) == -1)
@@ -216,7 +244,10 @@ pv_sig_read(int fd, void *buf, size_t n)
 	return (ssize_t)pv_sig_window(sig_read_call, &a);
 }
 
-/* Gives a child between fork and exec the signal state it must start with. */
+/*
+ * Gives a child between fork and exec the signal state it must start
+ * with.  For mode_default the parent must have called sig_query_all.
+ */
 void
 sig_child_reset(int mode_default, const sigset_t *parent_mask)
 {
