@@ -227,6 +227,7 @@ pv_reader_line(struct pv_reader *r, char **line)
 		if (r->eof) {
 			if (len == 0 || r->discarding) {
 				r->start = r->end = 0;
+				*line = NULL;
 				return 0;
 			}
 			r->buf[r->end] = '\0';

@@ -45,6 +45,7 @@ struct pv_stage {
 	struct stage_env	*env;
 	size_t			 nenv;
 	char			**envp;		/* built at start when nenv */
+	size_t			 envown;	/* envp[envown..] are ours */
 	char			*cwd;
 	struct spawn_redir	*redirs;
 	size_t			 nredirs;
@@ -111,6 +112,9 @@ stage_free(struct pv_stage *st)
 		free(st->env[i].value);
 	}
 	free(st->env);
+	if (st->envp != NULL)
+		for (i = st->envown; st->envp[i] != NULL; i++)
+			free(st->envp[i]);
 	free(st->envp);
 	free(st->cwd);
 	for (i = 0; i < st->nredirs; i++)
@@ -537,8 +541,8 @@ stage_build_env(struct pv_stage *st)
 		j++;
 	}
 	envp[j] = NULL;
-	free(st->envp);
 	st->envp = envp;
+	st->envown = j0;
 	return 0;
 fail:
 	/* Only the strings we made are ours to free. */
@@ -727,8 +731,6 @@ pv_pipeline_start(struct pv_pipeline *pl)
 		return -1;
 	}
 	fflush(NULL);	/* a function stage must not repeat our output */
-	if (pl->sigmode == PV_SIG_DEFAULT)
-		sig_query_all();
 	if ((path = getenv("PATH")) == NULL)
 		path = DEFAULT_PATH;
 	if (asprintf(&search, "%s%s%s", path, pl->fallback ? ":" : "",

@@ -105,7 +105,8 @@ void	pv_reader_free(struct pv_reader *r);
  * Returns the next line's length and points *line at it (without the LF;
  * a CR before it is kept; the line is NUL-terminated in place and valid
  * until the next call).  A last line without LF is returned as is.
- * Returns 0 at end of file, or -1 with errno: EMSGSIZE once for a line
+ * Returns 0 with *line NULL at end of file (an empty line is 0 with *line
+ * pointing at ""), or -1 with errno: EMSGSIZE once for a line
  * longer than maxline (the whole line is discarded, up to and including
  * its LF, and the next call goes on after it), EAGAIN when fd is
  * non-blocking and no whole line is buffered, or the error of read(2).

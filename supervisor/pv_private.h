@@ -22,10 +22,6 @@ struct pv_stage;
  */
 void	sig_child_reset(int mode_default, const sigset_t *parent_mask);
 
-/* Learns every inherited disposition; the parent calls it before spawning
- * children in default mode. */
-void	sig_query_all(void);
-
 /* spawn.c: one child of a pipeline. */
 
 /* A redirection applied in the child, in order. */

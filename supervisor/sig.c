@@ -38,7 +38,6 @@ static sigset_t sig_start_mask;		/* as the program was started */
 static sigset_t sig_wait_mask;		/* start mask less caught signals */
 static unsigned char sig_start_ignored[NSIG];
 static unsigned char sig_start_known[NSIG];	/* ignored[] is valid */
-static int sig_all_known;
 static unsigned char sig_changed[NSIG];	/* disposition we set */
 
 /* Records a signal; inside the armed window, jumps back out of it. */
@@ -72,19 +71,6 @@ sig_query(int s)
 	if (sigaction(s, NULL, &sa) == 0)
 		sig_start_ignored[s] = sa.sa_handler == SIG_IGN;
 	sig_start_known[s] = 1;
-}
-
-/* Learns every inherited disposition, for children started with defaults. */
-void
-sig_query_all(void)
-{
-	int s;
-
-	if (sig_all_known || !sig_initialised)
-		return;
-	for (s = 1; s < NSIG; s++)
-		sig_query(s);
-	sig_all_known = 1;
 }
 
 /* Records the inherited state and sets the program's own SIGPIPE/SIGCHLD. */
@@ -246,7 +232,8 @@ pv_sig_read(int fd, void *buf, size_t n)
 
 /*
  * Gives a child between fork and exec the signal state it must start
- * with.  For mode_default the parent must have called sig_query_all.
+ * with: in default mode every disposition default, whoever set it; else
+ * the inherited one for each signal sig.c changed.
  */
 void
 sig_child_reset(int mode_default, const sigset_t *parent_mask)
@@ -262,23 +249,20 @@ sig_child_reset(int mode_default, const sigset_t *parent_mask)
 	ign.sa_handler = SIG_IGN;
 	sigemptyset(&empty);
 
-	if (!sig_initialised) {
-		/* We changed nothing; a caller's handlers die with exec. */
-		if (mode_default) {
-			for (s = 1; s < NSIG; s++)
-				if (SIG_SETTABLE(s))
-					sigaction(s, &dfl, NULL);
-		}
-		sigprocmask(SIG_SETMASK, mode_default ? &empty : parent_mask,
-		    NULL);
+	if (mode_default) {
+		for (s = 1; s < NSIG; s++)
+			if (SIG_SETTABLE(s))
+				sigaction(s, &dfl, NULL);
+		sigprocmask(SIG_SETMASK, &empty, NULL);
 		return;
 	}
-	for (s = 1; s < NSIG; s++) {
-		if (mode_default) {
-			if (sig_changed[s] || sig_start_ignored[s])
-				sigaction(s, &dfl, NULL);
-		} else if (sig_changed[s])
-			sigaction(s, sig_start_ignored[s] ? &ign : &dfl, NULL);
+	if (!sig_initialised) {
+		/* We changed nothing; a caller's handlers die with exec. */
+		sigprocmask(SIG_SETMASK, parent_mask, NULL);
+		return;
 	}
-	sigprocmask(SIG_SETMASK, mode_default ? &empty : &sig_start_mask, NULL);
+	for (s = 1; s < NSIG; s++)
+		if (sig_changed[s])
+			sigaction(s, sig_start_ignored[s] ? &ign : &dfl, NULL);
+	sigprocmask(SIG_SETMASK, &sig_start_mask, NULL);
 }

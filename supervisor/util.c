@@ -32,7 +32,7 @@ pv_duration_parse(const char *s, struct timespec *out)
 	long long whole = 0, unit_ns;
 	long long frac = 0, frac_scale = 1;
 	int digits = 0;
-	long double total;
+	__int128 ns;
 
 	if (s == NULL || *s == '\0')
 		goto invalid;
@@ -45,7 +45,7 @@ pv_duration_parse(const char *s, struct timespec *out)
 	}
 	if (*p == '.') {
 		for (p++; isdigit((unsigned char)*p); p++, digits++) {
-			/* Digits past nanoseconds cannot matter. */
+			/* Digits past a picosecond cannot matter. */
 			if (frac_scale < 1000000000000LL) {
 				frac = frac * 10 + (*p - '0');
 				frac_scale *= 10;
@@ -67,19 +67,14 @@ pv_duration_parse(const char *s, struct timespec *out)
 	else
 		goto invalid;
 
-	total = ((long double)whole + (long double)frac / frac_scale) *
-	    unit_ns;
-	if (total / NSEC_PER_SEC > DURATION_MAX_SEC) {
+	/* Integer arithmetic: "0.001" must be exactly one millisecond. */
+	ns = (__int128)whole * unit_ns + (__int128)frac * unit_ns / frac_scale;
+	if (ns / NSEC_PER_SEC > DURATION_MAX_SEC) {
 		errno = ERANGE;
 		return -1;
 	}
-	out->tv_sec = (time_t)(total / NSEC_PER_SEC);
-	out->tv_nsec = (long)(total - (long double)out->tv_sec * NSEC_PER_SEC);
-	if (out->tv_nsec >= NSEC_PER_SEC) {
-		out->tv_sec++;
-		out->tv_nsec -= NSEC_PER_SEC;
-	} else if (out->tv_nsec < 0)
-		out->tv_nsec = 0;
+	out->tv_sec = (time_t)(ns / NSEC_PER_SEC);
+	out->tv_nsec = (long)(ns % NSEC_PER_SEC);
 	return 0;
 invalid:
 	errno = EINVAL;
@@ -110,7 +105,8 @@ pv_signal_parse(const char *s)
 
 		if (s[5] == '\0')
 			return max ? SIGRTMAX : SIGRTMIN;
-		if (s[5] != (max ? '-' : '+'))
+		/* strtonum would accept a sign or blanks after the +. */
+		if (s[5] != (max ? '-' : '+') || !isdigit((unsigned char)s[6]))
 			goto invalid;
 		n = strtonum(s + 6, 0, SIGRTMAX - SIGRTMIN, &errstr);
 		if (errstr != NULL)
@@ -207,7 +203,7 @@ pv_ts_to_ms_ceil(struct timespec t)
 
 	if (t.tv_sec < 0)
 		return 0;
-	if (t.tv_sec > INT_MAX / 1000 - 1)
+	if (t.tv_sec > INT_MAX / 1000)
 		return INT_MAX;
 	ms = (long long)t.tv_sec * 1000 + (t.tv_nsec + 999999) / 1000000;
 	return ms > INT_MAX ? INT_MAX : (int)ms;
