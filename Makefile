@@ -69,7 +69,11 @@ SCRIPTS :=	$(wildcard scripts/*) .ci/run tests/eintr-compare
 all: $(BUILD)/bin/pipevisor $(FILTERS) $(PVCHAT) $(LIBA) $(LIBSO) \
 	$(PCFILE) $(HEADER) $(UNIT_TESTS) $(HELPERS)
 
-$(BUILD)/obj/%.o: %.c supervisor/pipevisor.h supervisor/pv_private.h
+# Keep objects: deleting them as intermediates forces needless rebuilds.
+.SECONDARY:
+
+$(BUILD)/obj/%.o: %.c supervisor/pipevisor.h supervisor/pv_private.h \
+	    $(wildcard tests/unit/check.h)
 	@mkdir -p $(@D)
 	$(CC) $(PV_CFLAGS) -c -o $@ $<
 
@@ -168,7 +172,9 @@ install: all
 	install -m 644 $(LIBA) $(DESTDIR)$(LIBDIR)
 	install -m 755 $(LIBSO) $(DESTDIR)$(LIBDIR)/libpipevisor.so.0
 	ln -sf libpipevisor.so.0 $(DESTDIR)$(LIBDIR)/libpipevisor.so
-	install -m 644 $(PCFILE) $(DESTDIR)$(LIBDIR)/pkgconfig
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
+	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' \
+	    supervisor/pipevisor.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/pipevisor.pc
 	install -m 644 supervisor/pipevisor.h $(DESTDIR)$(INCLUDEDIR)
 	for m in $(MANPAGES); do \
 	    s=$${m##*.}; install -d $(DESTDIR)$(MANDIR)/man$$s; \
