@@ -426,15 +426,15 @@ pv_loop_once(struct pv_loop *loop)
 	return 0;
 }
 
-/* Runs rounds until broken or idle. */
+/* Runs rounds until broken or idle; a break made before the call counts. */
 int
 pv_loop_run(struct pv_loop *loop)
 {
-	loop->broken = 0;
 	while (!loop->broken &&
 	    (loop->nwatches > 0 || loop->ntimers > 0 || loop->nsignals > 0))
 		if (pv_loop_once(loop) == -1)
 			return -1;
+	loop->broken = 0;
 	return 0;
 }
 

@@ -286,6 +286,13 @@ fail:
 	return -1;
 }
 
+/* Tells whether the pipeline holds the terminal (it took it at start). */
+int
+pv_pipeline_has_terminal(const struct pv_pipeline *pl)
+{
+	return pl->took_tty;
+}
+
 /* Sets the stage's working directory. */
 int
 pv_stage_chdir(struct pv_stage *st, const char *dir)
@@ -557,7 +564,6 @@ static void
 stage_format_error(struct pv_stage *st)
 {
 	const struct spawn_report *rep = &st->report;
-	const char *what;
 	int r;
 
 	switch (rep->what) {
@@ -571,10 +577,17 @@ stage_format_error(struct pv_stage *st)
 		r = asprintf(&st->error, "%s: %s", st->cwd, strerror(rep->err));
 		break;
 	case SPAWN_REDIR:
-		what = rep->redir >= 0 && (size_t)rep->redir < st->nredirs &&
-		    st->redirs[rep->redir].path != NULL ?
-		    st->redirs[rep->redir].path : "redirection";
-		r = asprintf(&st->error, "%s: %s", what, strerror(rep->err));
+		if (rep->redir >= 0 && (size_t)rep->redir < st->nredirs &&
+		    st->redirs[rep->redir].path != NULL)
+			r = asprintf(&st->error, "%s: %s",
+			    st->redirs[rep->redir].path, strerror(rep->err));
+		else if (rep->redir >= 0 && (size_t)rep->redir < st->nredirs)
+			r = asprintf(&st->error, "%d>&%d: %s",
+			    st->redirs[rep->redir].fd,
+			    st->redirs[rep->redir].from, strerror(rep->err));
+		else
+			r = asprintf(&st->error, "cannot wire fds: %s",
+			    strerror(rep->err));
 		break;
 	default:
 		r = asprintf(&st->error, "could not start");
@@ -624,21 +637,31 @@ stage_try_reap(struct pv_stage *st)
 	return 1;
 }
 
+/*
+ * Gives the terminal to process group pgid.  SIGTTOU is blocked around
+ * it: once the child has taken the terminal we are a background group,
+ * and tcsetpgrp from there would stop us.
+ */
+static void
+pipeline_set_tty(int tty, pid_t pgid)
+{
+	sigset_t ttou, saved;
+
+	sigemptyset(&ttou);
+	sigaddset(&ttou, SIGTTOU);
+	sigprocmask(SIG_BLOCK, &ttou, &saved);
+	tcsetpgrp(tty, pgid);
+	sigprocmask(SIG_SETMASK, &saved, NULL);
+}
+
 /* Gives the terminal back to our own process group. */
 static void
 pipeline_return_tty(struct pv_pipeline *pl)
 {
-	sigset_t ttou, saved;
-
 	if (!pl->took_tty)
 		return;
 	pl->took_tty = 0;
-	/* We are a background group now: tcsetpgrp would SIGTTOU us. */
-	sigemptyset(&ttou);
-	sigaddset(&ttou, SIGTTOU);
-	sigprocmask(SIG_BLOCK, &ttou, &saved);
-	tcsetpgrp(pl->tty, getpgrp());
-	sigprocmask(SIG_SETMASK, &saved, NULL);
+	pipeline_set_tty(pl->tty, getpgrp());
 }
 
 /* Kills and reaps what a failed start had begun; errno is kept. */
@@ -743,10 +766,16 @@ pv_pipeline_start(struct pv_pipeline *pl)
 	if ((pl->pfds = calloc(pl->n, sizeof(*pl->pfds))) == NULL)
 		goto fail;
 	/* The error pipe must sit above every fd a stage is given. */
-	for (i = 0; i < pl->n; i++)
-		for (k = 0; k < pl->stages[i]->npass; k++)
-			if (pl->stages[i]->passto[k] >= lowest)
-				lowest = pl->stages[i]->passto[k] + 1;
+	for (i = 0; i < pl->n; i++) {
+		struct pv_stage *st = pl->stages[i];
+
+		for (k = 0; k < st->npass; k++)
+			if (st->passto[k] >= lowest)
+				lowest = st->passto[k] + 1;
+		for (k = 0; k < st->nredirs; k++)
+			if (st->redirs[k].fd >= lowest)
+				lowest = st->redirs[k].fd + 1;
+	}
 	if (pipe_above(errp, lowest) == -1)
 		goto fail;
 	for (i = 0; i < pl->n; i++)
@@ -817,7 +846,7 @@ pv_pipeline_start(struct pv_pipeline *pl)
 			if (plan.tty >= 0) {
 				/* The child does it too; whoever is first. */
 				pl->took_tty = 1;
-				tcsetpgrp(pl->tty, pl->pgid);
+				pipeline_set_tty(pl->tty, pl->pgid);
 			}
 		}
 		st->pidfd = pidfd_open(st->pid, 0);

@@ -34,7 +34,7 @@ extern "C" {
  * Parses a duration: a decimal number with an optional fraction and an
  * optional unit, "ms", "s" (the default), "m", "h" or "d"; "0.5", "500ms",
  * "2s", "1m".  Stores it in *out.  Returns 0, or -1 with errno EINVAL
- * (malformed, negative) or ERANGE (longer than about 290 years).
+ * (malformed, negative) or ERANGE (longer than 2^33 s, about 272 years).
  */
 int	pv_duration_parse(const char *s, struct timespec *out);
 
@@ -130,7 +130,8 @@ int	pv_out_write(struct pv_out *o, const void *buf, size_t n);
 /*
  * Returns a pointer to at least n bytes of free buffer space (flushing
  * first if needed), for writing in place and committing with
- * pv_out_commit; NULL with errno if a flush failed or n exceeds the size.
+ * pv_out_commit; NULL with errno if a flush failed, or EMSGSIZE if n
+ * exceeds the buffer's size.
  */
 char	*pv_out_reserve(struct pv_out *o, size_t n);
 void	pv_out_commit(struct pv_out *o, size_t n);
@@ -277,7 +278,8 @@ int	pv_loop_add_child(struct pv_loop *loop, pid_t pid,
 
 /*
  * Calls cb in normal context each time signo arrives; catches signo with
- * pv_sig_catch.  Requires pv_sig_init.  Returns 0 or -1 with errno.
+ * pv_sig_catch (which calls pv_sig_init if needed).  Returns 0 or -1
+ * with errno.
  */
 int	pv_loop_on_signal(struct pv_loop *loop, int signo,
 	    void (*cb)(struct pv_loop *, int signo, void *arg), void *arg);
@@ -295,7 +297,8 @@ int	pv_loop_once(struct pv_loop *loop);
  */
 int	pv_loop_run(struct pv_loop *loop);
 
-/* Makes pv_loop_run return after the current round. */
+/* Makes pv_loop_run return after the current round (or at once, if it
+ * is not running yet). */
 void	pv_loop_break(struct pv_loop *loop);
 
 /* ------------------------------------------------------------------ */
@@ -346,8 +349,9 @@ struct pv_stage *pv_pipeline_add_func(struct pv_pipeline *pl,
 /*
  * Appends the stages of SPEC (DESIGN.md section 3): words, '...' and
  * "..." quotes, backslash escapes, '|' between stages, and redirections
- * N<file, N>file, N>>file, N>&M (N defaults to 0 for '<', 1 otherwise).
- * With shell set, each stage's text runs as /bin/sh -c TEXT instead.
+ * N<file, N>file, N>>file, N>|file, N<>file, N>&M, N<&M and N>&- (N
+ * defaults to 0 for '<', 1 otherwise).  With shell set, each stage's
+ * text runs as /bin/sh -c TEXT instead.
  * Returns 0, or -1 with errno EINVAL and *err filled in (err may be NULL).
  */
 int	pv_pipeline_parse(struct pv_pipeline *pl, const char *spec,
@@ -386,7 +390,8 @@ int	pv_stage_dup(struct pv_stage *st, int fd, int from);
  */
 int	pv_stage_pass_fd(struct pv_stage *st, int from, int to);
 
-/* The stage's label: argv[0], the function's name, or the shell text. */
+/* The stage's label: argv[0] ("/bin/sh" for a --shell stage) or the
+ * function's name. */
 const char *pv_stage_name(const struct pv_stage *st);
 
 /* The stage's argument vector (NULL for a function stage). */
@@ -399,9 +404,10 @@ pid_t	pv_stage_pid(const struct pv_stage *st);
 int	pv_stage_status(const struct pv_stage *st);
 
 /*
- * Why the stage could not be started, once it has been reaped: "command
- * not found", "Permission denied", "out: No such file or directory", ...;
- * NULL if it started.  The string belongs to the stage.
+ * Why the stage could not be started, known when pv_pipeline_start
+ * returns: "command not found", "Permission denied", "out: No such file
+ * or directory", ...; NULL if it started.  The string belongs to the
+ * stage.
  */
 const char *pv_stage_error(const struct pv_stage *st);
 
@@ -444,6 +450,9 @@ int	pv_pipeline_set_fallback_path(struct pv_pipeline *pl,
  * while it runs (as a shell does), so stages can read it.
  */
 void	pv_pipeline_set_terminal(struct pv_pipeline *pl, int tty);
+
+/* Returns 1 while the started pipeline holds the terminal, else 0. */
+int	pv_pipeline_has_terminal(const struct pv_pipeline *pl);
 
 /*
  * Starts every stage, in one new process group led by the first stage.

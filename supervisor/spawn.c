@@ -56,30 +56,57 @@ spawn_dup(int from, int to)
 	return dup2(from, to) == -1 ? -1 : 0;
 }
 
+/* The fds a stage may hold: 0..SPAWN_FDMAX (as pv_stage_open allows). */
+#define SPAWN_FDMAX	255
+
+/* Fds 3..SPAWN_FDMAX the child was given so far, as a bitmap. */
+struct spawn_given {
+	unsigned char	bits[(SPAWN_FDMAX + 8) / 8];
+};
+
+/* Marks fd as given to the child. */
+static void
+given_add(struct spawn_given *g, int fd)
+{
+	if (fd >= 3 && fd <= SPAWN_FDMAX)
+		g->bits[fd / 8] |= (unsigned char)(1 << (fd % 8));
+}
+
+/* True if fd may be used as a redirection source: 0-2, or given. */
+static int
+given_has(const struct spawn_given *g, int fd)
+{
+	if (fd < 3)
+		return 1;
+	return fd <= SPAWN_FDMAX && (g->bits[fd / 8] & (1 << (fd % 8)));
+}
+
 /*
- * Closes every fd from 3 up except the passed ones and, for a program,
+ * Closes every fd from 3 up except the given ones and, for a program,
  * errfd (which is CLOEXEC and so closes itself at a successful exec).
  */
 static void
-spawn_close_rest(const struct spawn_plan *p, int keep_errfd)
+spawn_close_rest(const struct spawn_plan *p, const struct spawn_given *g,
+    int keep_errfd)
 {
-	int keep[PV_SPAWN_MAXPASS + 1], t;
-	unsigned int lo = 3;
-	size_t n = 0, i, j;
+	unsigned int lo = 3, fd;
 
-	for (i = 0; i < p->npass; i++)
-		keep[n++] = p->passto[i];
-	if (keep_errfd && p->errfd >= 0)
-		keep[n++] = p->errfd;
-	for (i = 1; i < n; i++)
-		for (j = i; j > 0 && keep[j - 1] > keep[j]; j--)
-			t = keep[j], keep[j] = keep[j - 1], keep[j - 1] = t;
-	for (i = 0; i < n; i++) {
-		if ((unsigned int)keep[i] < lo)
+	for (fd = 3; fd <= SPAWN_FDMAX + 1; fd++) {
+		int keep = fd <= SPAWN_FDMAX ? given_has(g, (int)fd) : 0;
+
+		if (keep_errfd && (int)fd == p->errfd)
+			keep = 1;
+		if (!keep)
 			continue;
-		if ((unsigned int)keep[i] > lo)
-			close_range(lo, (unsigned int)keep[i] - 1, 0);
-		lo = (unsigned int)keep[i] + 1;
+		if (fd > lo)
+			close_range(lo, fd - 1, 0);
+		lo = fd + 1;
+	}
+	/* errfd sits above every target, maybe above SPAWN_FDMAX. */
+	if (keep_errfd && p->errfd > SPAWN_FDMAX) {
+		if ((unsigned int)p->errfd > lo)
+			close_range(lo, (unsigned int)p->errfd - 1, 0);
+		lo = (unsigned int)p->errfd + 1;
 	}
 	close_range(lo, ~0U, 0);
 }
@@ -146,6 +173,7 @@ static void __attribute__((noreturn))
 spawn_child(const struct spawn_plan *p, const sigset_t *parent_mask)
 {
 	const struct spawn_redir *r;
+	struct spawn_given given;
 	int moved[PV_SPAWN_MAXPASS];
 	size_t i;
 	int fd, top = 2, status;
@@ -175,19 +203,29 @@ spawn_child(const struct spawn_plan *p, const sigset_t *parent_mask)
 		spawn_fail(p, SPAWN_REDIR, -1, errno, 1);
 	if (p->out >= 0 && spawn_dup(p->out, 1) == -1)
 		spawn_fail(p, SPAWN_REDIR, -1, errno, 1);
-	for (i = 0; i < p->npass; i++)
+	memset(&given, 0, sizeof(given));
+	for (i = 0; i < p->npass; i++) {
 		if (spawn_dup(moved[i], p->passto[i]) == -1)
 			spawn_fail(p, SPAWN_REDIR, -1, errno, 1);
+		given_add(&given, p->passto[i]);
+	}
 
 	for (i = 0; i < p->nredirs; i++) {
 		r = &p->redirs[i];
 		if (r->from >= 0) {
+			/* Our own fds (epoll, pipes) are not the stage's. */
+			if (!given_has(&given, r->from))
+				spawn_fail(p, SPAWN_REDIR, (int)i, EBADF, 1);
 			if (spawn_dup(r->from, r->fd) == -1)
 				spawn_fail(p, SPAWN_REDIR, (int)i, errno, 1);
+			given_add(&given, r->fd);
 			continue;
 		}
 		if (r->path == NULL) {
 			close(r->fd);
+			if (r->fd >= 3 && r->fd <= SPAWN_FDMAX)
+				given.bits[r->fd / 8] &=
+				    (unsigned char)~(1 << (r->fd % 8));
 			continue;
 		}
 		fd = open(r->path, r->flags | O_CLOEXEC | O_NOCTTY, 0666);
@@ -197,9 +235,10 @@ spawn_child(const struct spawn_plan *p, const sigset_t *parent_mask)
 			spawn_fail(p, SPAWN_REDIR, (int)i, errno, 1);
 		if (fd != r->fd)
 			close(fd);
+		given_add(&given, r->fd);
 	}
 	/* Not exec'ing, a function stage must not keep the error pipe. */
-	spawn_close_rest(p, p->fn == NULL);
+	spawn_close_rest(p, &given, p->fn == NULL);
 	sig_child_reset(p->sigdefault, parent_mask);
 	if (p->fn != NULL) {
 		status = p->fn(p->arg);

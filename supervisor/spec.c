@@ -448,7 +448,7 @@ pv_pipeline_parse(struct pv_pipeline *pl, const char *spec, int shell,
 		if (*ps.p == '\0' || *ps.p == '|') {
 			if (*ps.p == '|' && ps.p[1] == '|') {
 				r = spec_error(&ps, ps.p, "'||' is not "
-				    "supported (use --shell)");
+				    "supported: one pipeline per SPEC");
 				break;
 			}
 			if ((r = spec_commit_stage(&ps, pl, &st,
