@@ -133,6 +133,37 @@ run_on_done(struct pv_pipeline *pl, void *arg)
 	pv_loop_break(rs->loop);
 }
 
+/* Appends one argument to buf, quoted as a SPEC word when it needs it. */
+static void
+run_append_word(char *buf, size_t size, const char *arg)
+{
+	char vis[PV_VIS_SIZE(64)];
+	size_t len = strlen(arg), i;
+	const char *p;
+	int plain = 1;
+
+	if (len > 64)
+		len = 64;	/* the report is a summary, not a log */
+	/* Escape only what a terminal must not see raw. */
+	for (i = 0; i < len && plain; i++)
+		plain = (unsigned char)arg[i] >= 0x20 && arg[i] != 0x7f;
+	if (plain) {
+		memcpy(vis, arg, len);
+		vis[len] = '\0';
+	} else
+		pv_vis(vis, arg, len);
+	if (*vis != '\0' && strspn(vis, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "abcdefghijklmnopqrstuvwxyz0123456789_./=:,+@%^-") == strlen(vis)) {
+		strlcat(buf, vis, size);
+		return;
+	}
+	strlcat(buf, "'", size);
+	for (p = vis; *p != '\0'; p++)
+		strlcat(buf, *p == '\'' ? "'\\''" : (char[2]){ *p, '\0' },
+		    size);
+	strlcat(buf, "'", size);
+}
+
 /* Formats a stage's argv as one line, for the --status report. */
 static void
 run_format_command(const struct pv_stage *st, char *buf, size_t size)
@@ -148,7 +179,7 @@ run_format_command(const struct pv_stage *st, char *buf, size_t size)
 	for (i = 0; argv[i] != NULL; i++) {
 		if (i > 0)
 			strlcat(buf, " ", size);
-		strlcat(buf, argv[i], size);
+		run_append_word(buf, size, argv[i]);
 	}
 }
 
@@ -182,6 +213,22 @@ run_print_status(const struct pv_pipeline *pl)
 		    (long)pv_stage_pid(st), status,
 		    (double)took.tv_sec + took.tv_nsec / 1e9, command);
 	}
+}
+
+/* Returns SIGINT or SIGQUIT if a stage died of it, else 0. */
+static int
+run_keyboard_signal(const struct pv_pipeline *pl)
+{
+	size_t i;
+	int ws;
+
+	for (i = 0; i < pv_pipeline_count(pl); i++) {
+		ws = pv_stage_status(pv_pipeline_stage(pl, i));
+		if (WIFSIGNALED(ws) && (WTERMSIG(ws) == SIGINT ||
+		    WTERMSIG(ws) == SIGQUIT))
+			return WTERMSIG(ws);
+	}
+	return 0;
 }
 
 /* Dies of signo, as the shell expects of a program a signal stopped. */
@@ -223,6 +270,7 @@ pipevisor_run(int argc, char *argv[])
 	};
 	struct run_state rs;
 	struct pv_spec_error perr;
+	int foreground, keyboard = 0;
 	struct timespec timeout = { 0, 0 }, when;
 	const char *filters;
 	int ch, has_timeout = 0, pipefail = 0, preserve = 0, shell = 0;
@@ -232,7 +280,9 @@ pipevisor_run(int argc, char *argv[])
 	memset(&rs, 0, sizeof(rs));
 	rs.signo = SIGTERM;
 	optind = 1;
-	while ((ch = getopt_long(argc, argv, "+hk:s:t:", longopts, NULL)) != -1) {
+	opterr = 0;	/* our own messages, with the "pipevisor: run:" prefix */
+	while ((ch = getopt_long(argc, argv, "+:hk:s:t:", longopts, NULL)) !=
+	    -1) {
 		switch (ch) {
 		case 'h':
 			run_usage(stdout);
@@ -241,7 +291,9 @@ pipevisor_run(int argc, char *argv[])
 			if (pv_duration_parse(optarg, &rs.kill_after) == -1)
 				return run_usage_error("invalid duration for "
 				    "--kill-after: '%s'", optarg);
-			rs.has_kill_after = 1;
+			/* 0 turns it off, as in coreutils timeout. */
+			rs.has_kill_after = rs.kill_after.tv_sec != 0 ||
+			    rs.kill_after.tv_nsec != 0;
 			break;
 		case 'P':
 			pipefail = 1;
@@ -266,9 +318,15 @@ pipevisor_run(int argc, char *argv[])
 				    "--timeout: '%s'", optarg);
 			has_timeout = timeout.tv_sec != 0 || timeout.tv_nsec != 0;
 			break;
+		case ':':
+			return run_usage_error("option '%s' needs an argument",
+			    argv[optind - 1]);
 		default:
-			run_usage(stderr);
-			return RUN_EXIT_ERROR;
+			if (optopt != 0)
+				return run_usage_error("unknown option '-%c'",
+				    optopt);
+			return run_usage_error("unknown option '%s'",
+			    argv[optind - 1]);
 		}
 	}
 	argc -= optind;
@@ -302,6 +360,7 @@ pipevisor_run(int argc, char *argv[])
 
 	if (pv_pipeline_start(rs.pl) == -1)
 		err(RUN_EXIT_ERROR, "run: cannot start the pipeline");
+	foreground = pv_pipeline_has_terminal(rs.pl);
 	for (i = 0; i < pv_pipeline_count(rs.pl); i++) {
 		const struct pv_stage *st = pv_pipeline_stage(rs.pl, i);
 
@@ -326,6 +385,12 @@ pipevisor_run(int argc, char *argv[])
 
 	if (report)
 		run_print_status(rs.pl);
+	/*
+	 * The terminal's INT or QUIT went to the stages, not to us.  Like a
+	 * shell, die of it when a stage did, so a calling script stops too.
+	 */
+	if (foreground)
+		keyboard = run_keyboard_signal(rs.pl);
 	if (status == 0) {
 		status = pv_pipeline_status(rs.pl, pipefail);
 		if (rs.timed_out && !preserve)
@@ -336,5 +401,7 @@ pipevisor_run(int argc, char *argv[])
 	pv_loop_free(rs.loop);
 	if (rs.got_signal != 0 && !rs.timed_out)
 		run_die_of(rs.got_signal);
+	if (keyboard != 0 && !rs.timed_out)
+		run_die_of(keyboard);
 	return status;
 }
