@@ -60,6 +60,14 @@ no_sleep_left() {
 	assert_equal "$status" 125
 	run --separate-stderr "$PIPEVISOR" run --bogus true
 	assert_equal "$status" 125
+	assert_equal "${stderr_lines[0]}" "pipevisor: run: unknown option '--bogus'"
+	run --separate-stderr "$PIPEVISOR" run -x true
+	assert_equal "${stderr_lines[0]}" "pipevisor: run: unknown option '-x'"
+	run --separate-stderr "$PIPEVISOR" run true -t
+	assert_equal "$status" 125
+	run --separate-stderr "$PIPEVISOR" run -t
+	assert_equal "${stderr_lines[0]}" \
+	    "pipevisor: run: option '-t' needs an argument"
 	run --separate-stderr "$PIPEVISOR" run echo hello
 	assert_equal "$status" 125
 	assert_equal "${stderr_lines[0]}" \
@@ -122,6 +130,25 @@ no_sleep_left() {
 	assert_equal "$(cat g.txt)" "x"
 }
 
+@test "spec: redirections of fds above 2 reach the stage" {
+	run "$PIPEVISOR" run "sh -c 'echo to3 >&3; cat <&4' 3> f3 4< f3"
+	assert_success
+	assert_equal "$(cat f3)" "to3"
+	run "$PIPEVISOR" run "sh -c 'echo both >&3' 3>&1 | cat"
+	assert_output "both"
+}
+
+@test "spec: N>&M cannot reach pipevisor's own fds" {
+	# fds 3 and above exist in pipevisor (epoll, pipes) but are not the
+	# stage's: the stage fails as in a shell, and nothing leaks.
+	run -1 --separate-stderr "$PIPEVISOR" run -t 5 "sleep 2 2>&5"
+	assert_equal "$stderr" \
+	    "pipevisor: run: stage 1: sleep: 2>&5: Bad file descriptor"
+	run -1 --separate-stderr "$PIPEVISOR" run "cat <&3"
+	assert_equal "$stderr" \
+	    "pipevisor: run: stage 1: cat: 0>&3: Bad file descriptor"
+}
+
 @test "spec: a redirection to a missing file fails that stage with status 1" {
 	run --separate-stderr "$PIPEVISOR" run "cat < nosuchfile"
 	assert_equal "$status" 1
@@ -157,7 +184,7 @@ no_sleep_left() {
 	| cat#column 1: stage 1 is empty
 	cat |#column 6: stage 2 is empty
 	cat | | cat#column 7: stage 2 is empty
-	true || false#column 6: '||' is not supported (use --shell)
+	true || false#column 6: '||' is not supported: one pipeline per SPEC
 	cat >#column 6: missing file name after '>'
 	cat 2>&x#column 8: 'x' is not a file descriptor
 	> out#column 1: stage 1 has no command
@@ -250,6 +277,11 @@ no_sleep_left() {
 	    "sh -c 'trap \"\" TERM; sleep $MARK'"
 	assert_equal "$status" 137
 	no_sleep_left
+}
+
+@test "timeout: --kill-after 0 is off, as in coreutils timeout" {
+	run "$PIPEVISOR" run -t 0.2 -k 0 "sleep $MARK"
+	assert_equal "$status" 124
 }
 
 @test "timeout: --signal chooses the signal sent" {
@@ -448,7 +480,27 @@ is_pipevisor() {
 	assert_equal "${stderr_lines[0]}" \
 	    "stage      pid  status             time  command"
 	[[ ${stderr_lines[1]} =~ ^\ +1\ +[0-9]+\ +exit\ 0\ +[0-9]+\.[0-9]{3}s\ +echo\ hi$ ]]
-	[[ ${stderr_lines[2]} =~ ^\ +2\ +[0-9]+\ +exit\ 3\ +[0-9]+\.[0-9]{3}s\ +sh\ -c\ cat\;\ exit\ 3$ ]]
+	[[ ${stderr_lines[2]} =~ ^\ +2\ +[0-9]+\ +exit\ 3\ +[0-9]+\.[0-9]{3}s\ +sh\ -c\ \'cat\;\ exit\ 3\'$ ]]
+}
+
+@test "report: arguments are shown quoted, control characters escaped" {
+	run --separate-stderr "$PIPEVISOR" run --status \
+	    "printf '%s\n' \"it's\" 'a b' '' \"x$(printf '\033')y\""
+	assert_success
+	assert_equal "${#stderr_lines[@]}" 2
+	[[ ${stderr_lines[1]} == *"printf '%s\n' 'it'\\''s' 'a b' '' 'x\033y'" ]]
+}
+
+@test "terminal: under an interactive shell the pipeline gets the tty" {
+	command -v script >/dev/null || skip "script(1) not installed"
+	# Job control on: pipevisor and its stages are a foreground job; the
+	# stage's group takes the terminal and pipevisor is not stopped.
+	run timeout 10 script -qec "bash --norc -ic '\"$PIPEVISOR\" run \
+	    \"sh -c \\\"ps -o stat= -p \\\\\$\\\\\$\\\"\"; echo rc=\$?'" /dev/null </dev/null
+	assert_success
+	assert_output --partial "rc=0"
+	# The stage ran in the terminal's foreground group ('+' in STAT).
+	assert_output --regexp "S\+|R\+"
 }
 
 @test "filters: found after PATH, relative to pipevisor or PIPEVISOR_FILTERS" {
@@ -465,4 +517,18 @@ is_pipevisor() {
 	chmod 755 bin/upper
 	run env PATH="$PWD/bin:$PATH" "$PIPEVISOR" run "echo hello | upper"
 	assert_output "shadow"
+}
+
+@test "valgrind: no memory error, no leak, no fd left open by pipevisor" {
+	command -v valgrind >/dev/null || skip "valgrind not installed"
+	run -127 --separate-stderr valgrind -q --error-exitcode=99 \
+	    --leak-check=full --errors-for-leak-kinds=definite,indirect \
+	    --child-silent-after-fork=yes --track-fds=yes \
+	    "$PIPEVISOR" run --status -t 5 "echo hi | cat | nosuchcmd-$$"
+	assert_equal "$status" 127
+	# Every fd still open at exit must be one pipevisor was given.
+	run awk '/^==[0-9]+== Open /{ getline nxt;
+	    if (nxt !~ /inherited from parent/) { print; bad = 1 } }
+	    END { exit bad }' <<<"$stderr"
+	assert_success
 }
