@@ -76,6 +76,7 @@ struct pv_pipeline {
 	size_t			 running;
 	struct pollfd		*pfds;
 	struct pv_loop		*loop;
+	struct pv_timer		*polltimer;	/* stages without a pidfd */
 	void			(*done)(struct pv_pipeline *, void *);
 	void			*done_arg;
 };
@@ -134,10 +135,12 @@ pv_pipeline_free(struct pv_pipeline *pl)
 
 	if (pl == NULL)
 		return;
-	if (pl->loop != NULL)
+	if (pl->loop != NULL) {
 		for (i = 0; i < pl->n; i++)
 			if (pl->stages[i]->pidfd >= 0)
 				pv_loop_del_fd(pl->loop, pl->stages[i]->pidfd);
+		pv_loop_cancel_timer(pl->loop, pl->polltimer);
+	}
 	for (i = 0; i < pl->n; i++)
 		stage_free(pl->stages[i]);
 	free(pl->stages);
@@ -356,7 +359,7 @@ pv_stage_dup(struct pv_stage *st, int fd, int from)
 int
 pv_stage_pass_fd(struct pv_stage *st, int from, int to)
 {
-	if (from < 0 || to < 3 || to > 255) {
+	if (from < 0 || to < 0 || to > 255) {
 		errno = EBADF;
 		return -1;
 	}
@@ -1007,10 +1010,42 @@ pipeline_on_exit(struct pv_loop *loop, int fd, unsigned events, void *arg)
 	if (!stage_try_reap(st))
 		return;
 	if (pl->running == 0) {
+		pv_loop_cancel_timer(pl->loop, pl->polltimer);
+		pl->polltimer = NULL;
 		pipeline_return_tty(pl);
 		if (pl->done != NULL)
 			pl->done(pl, pl->done_arg);
 	}
+}
+
+static void	pipeline_arm_poll(struct pv_pipeline *);
+
+/* Polls stages that have no pidfd (pidfd_open failed: EMFILE, old kernel). */
+static void
+pipeline_on_poll(struct pv_loop *loop, void *arg)
+{
+	struct pv_pipeline *pl = arg;
+
+	(void)loop;
+	pl->polltimer = NULL;
+	if (pv_pipeline_poll(pl) > 0) {
+		pipeline_arm_poll(pl);
+		return;
+	}
+	if (pl->done != NULL)
+		pl->done(pl, pl->done_arg);
+}
+
+/* Arms the 10 ms poll for stages the loop cannot watch. */
+static void
+pipeline_arm_poll(struct pv_pipeline *pl)
+{
+	struct timespec when, tick = { 0, 10000000 };
+
+	pv_now(&when);
+	when = pv_ts_add(when, tick);
+	pl->polltimer = pv_loop_add_timer(pl->loop, &when, pipeline_on_poll,
+	    pl);
 }
 
 /* Has the loop reap the stages; done runs when all have exited. */
@@ -1030,8 +1065,17 @@ pv_pipeline_watch(struct pv_pipeline *pl, struct pv_loop *loop,
 	for (i = 0; i < pl->n; i++) {
 		struct pv_stage *st = pl->stages[i];
 
-		if (st->status != -1 || st->pidfd < 0)
+		if (st->status != -1)
 			continue;
+		if (st->pidfd < 0) {
+			/* Never a hang: poll what cannot be watched. */
+			if (pl->polltimer == NULL) {
+				pipeline_arm_poll(pl);
+				if (pl->polltimer == NULL)
+					return -1;
+			}
+			continue;
+		}
 		if (pv_loop_add_fd(loop, st->pidfd, PV_READ, pipeline_on_exit,
 		    st) == -1)
 			return -1;

@@ -385,7 +385,8 @@ int	pv_stage_open(struct pv_stage *st, int fd, const char *path,
 int	pv_stage_dup(struct pv_stage *st, int fd, int from);
 
 /*
- * Gives the stage the caller's fd `from` as fd `to` (to >= 3); the
+ * Gives the stage the caller's fd `from` as fd `to` (0-255; 0, 1 or 2
+ * replace what the pipe wiring gave it, before redirections apply); the
  * caller keeps and closes its own.  Returns 0 or -1 with errno.
  */
 int	pv_stage_pass_fd(struct pv_stage *st, int from, int to);

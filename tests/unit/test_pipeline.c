@@ -873,7 +873,7 @@ static void
 test_pass_fd(void)
 {
 	static const char *const sh[] = { "/bin/sh", "-c",
-	    "echo via5 >&5; echo out", NULL };
+	    "echo via5 >&5; echo via2 >&2; echo out", NULL };
 	static const char *const ls[] = { "ls", "/proc/self/fd", NULL };
 	struct pv_pipeline *pl;
 	struct pv_stage *st;
@@ -883,8 +883,10 @@ test_pass_fd(void)
 	REQUIRE(pipe2(p, O_CLOEXEC) == 0);
 	pl = one(sh, &st);
 	CHECK_EQ(pv_stage_pass_fd(st, p[1], 5), 0);
+	/* 0-2 are allowed too: the stage's stderr becomes the same pipe. */
+	CHECK_EQ(pv_stage_pass_fd(st, p[1], 2), 0);
 	errno = 0;
-	CHECK_EQ(pv_stage_pass_fd(st, p[1], 2), -1);
+	CHECK_EQ(pv_stage_pass_fd(st, p[1], 256), -1);
 	CHECK_EQ(errno, EBADF);
 	errno = 0;
 	CHECK_EQ(pv_stage_pass_fd(st, -1, 6), -1);
@@ -892,8 +894,8 @@ test_pass_fd(void)
 	CHECK_EQ(run(pl, out, sizeof(out)), 0);
 	CHECK_STREQ(out, "out\n");
 	close(p[1]);
-	CHECK_EQ(read_all(p[0], got, sizeof(got), 5000), 5);
-	CHECK_STREQ(got, "via5\n");
+	CHECK_EQ(read_all(p[0], got, sizeof(got), 5000), 10);
+	CHECK_STREQ(got, "via5\nvia2\n");
 	close(p[0]);
 	pv_pipeline_free(pl);
 
