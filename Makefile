@@ -150,7 +150,7 @@ sanitize: deps
 	$(MAKE) BUILD=build-sanitize OPT='-O1 -g -fno-omit-frame-pointer' \
 	    SAN_FLAGS='-fsanitize=address,undefined -fno-sanitize-recover=all' \
 	    WERROR=1 all
-	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	PV_SANITIZED=1 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	    $(MAKE) BUILD=build-sanitize \
 	    SAN_FLAGS='-fsanitize=address,undefined -fno-sanitize-recover=all' \

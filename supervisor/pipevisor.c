@@ -22,6 +22,13 @@ usage(FILE *fp)
 {
 	fprintf(fp,
 	    "usage: pipevisor run [options] SPEC\n"
+	    "       pipevisor up [-hn] [-f FILE] [--http ADDR:PORT] "
+	    "[--subreaper]\n"
+	    "       pipevisor ctl [-hj] COMMAND [NAME ...]\n"
+	    "       pipevisor status [-hjw] [-b NAME] [SERVICE ...]\n"
+	    "       pipevisor serve (--tcp ADDR:PORT | --unix PATH) [-hv]\n"
+	    "                       [--grace DURATION] [--max N] [--shell] "
+	    "SPEC\n"
 	    "       pipevisor --help | --version\n");
 }
 
@@ -66,6 +73,8 @@ main(int argc, char *argv[])
 		err(RUN_EXIT_ERROR, "cannot set up stderr");
 	if (pv_sig_init() == -1)
 		err(RUN_EXIT_ERROR, "cannot set up signals");
+	/* Lets `up` name each process's role in ps (libbsd). */
+	setproctitle_init(argc, argv, environ);
 
 	if (argc < 2) {
 		usage(stderr);
@@ -73,6 +82,14 @@ main(int argc, char *argv[])
 	}
 	if (strcmp(argv[1], "run") == 0)
 		return pipevisor_run(argc - 1, argv + 1);
+	if (strcmp(argv[1], "up") == 0)
+		return pipevisor_up(argc - 1, argv + 1);
+	if (strcmp(argv[1], "ctl") == 0)
+		return pipevisor_ctl(argc - 1, argv + 1);
+	if (strcmp(argv[1], "status") == 0)
+		return pipevisor_status(argc - 1, argv + 1);
+	if (strcmp(argv[1], "serve") == 0)
+		return pipevisor_serve(argc - 1, argv + 1);
 	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
 	    strcmp(argv[1], "help") == 0) {
 		usage(stdout);

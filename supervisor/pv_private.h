@@ -9,8 +9,11 @@
 
 #include <signal.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <time.h>
 
 struct pv_stage;
+struct pv_loop;
 
 /* sig.c: the signal state a child must get, applied between fork and exec. */
 
@@ -92,5 +95,307 @@ const char *pipevisor_filters_dir(void);
 
 /* The subcommands: each parses its own options and returns the exit status. */
 int	pipevisor_run(int argc, char *argv[]);
+int	pipevisor_up(int argc, char *argv[]);
+int	pipevisor_ctl(int argc, char *argv[]);
+int	pipevisor_status(int argc, char *argv[]);
+int	pipevisor_serve(int argc, char *argv[]);
+
+
+/* ------------------------------------------------------------------ */
+/* Supervision (DESIGN.md section 4, 5, 7)                            */
+/* ------------------------------------------------------------------ */
+
+/* conf.c: pipevisor.conf(5), an INI file of [supervisor] and [service NAME]. */
+
+enum conf_restart {
+	CONF_RESTART_ALWAYS,
+	CONF_RESTART_ON_FAILURE,
+	CONF_RESTART_NEVER
+};
+
+enum conf_output {
+	CONF_OUT_LOG,		/* the supervisor's log, "NAME[pid]: " per line */
+	CONF_OUT_FILE,		/* a file, rotated by size if regular */
+	CONF_OUT_NULL,		/* /dev/null */
+	CONF_OUT_STDOUT		/* stderr only: wherever stdout goes */
+};
+
+enum conf_ready {
+	CONF_READY_NONE,	/* ready once start_grace has passed */
+	CONF_READY_FD,		/* a newline written on fd ready_fd (s6) */
+	CONF_READY_NOTIFY	/* READY=1 on $NOTIFY_SOCKET (sd_notify) */
+};
+
+struct conf_service {
+	char			*name;		/* [A-Za-z0-9_.-]{1,32} */
+	int			 line;		/* of its [service NAME] line */
+	char			*command;	/* a SPEC */
+	int			 shell;		/* command_shell = yes */
+	enum conf_restart	 restart;	/* default always */
+	struct timespec		 backoff_initial; /* default 100ms */
+	struct timespec		 backoff_max;	/* default 30s */
+	unsigned		 backoff_factor; /* default 2 */
+	struct timespec		 backoff_reset;	/* uptime that resets it: 10s */
+	unsigned		 give_up_count;	/* 0: never give up */
+	struct timespec		 give_up_window;
+	struct timespec		 start_grace;	/* default 0 */
+	int			 stop_signal;	/* default SIGTERM */
+	struct timespec		 stop_timeout;	/* default 5s, then SIGKILL */
+	char			*directory;	/* NULL: the supervisor's */
+	char			**environment;	/* "NAME=value", NULL-ended */
+	char			*user, *group;	/* NULL: unchanged */
+	enum conf_output	 out, err;	/* default CONF_OUT_LOG */
+	char			*out_path, *err_path;
+	off_t			 rotate_size;	/* 0: never rotate */
+	unsigned		 rotate_keep;	/* default 3 */
+	enum conf_ready		 ready;
+	int			 ready_fd;	/* default 3 */
+	char			**after;	/* names, NULL-ended */
+};
+
+struct conf {
+	char			*path;
+	char			*rundir;	/* NULL: the default */
+	char			*log;		/* NULL: stderr */
+	char			*http;		/* NULL: no status page */
+	int			 subreaper;	/* also implied as PID 1 */
+	struct conf_service	*services;
+	size_t			 nservices;
+};
+
+/*
+ * Parses a configuration text of len bytes; filename names it in
+ * messages.  Returns 0 and a conf the caller frees with conf_free, or -1
+ * with errno EINVAL and a one-line message "FILE:LINE: what" in err
+ * (errsize bytes), or another errno (ENOMEM).
+ */
+int	conf_parse(const char *text, size_t len, const char *filename,
+	    struct conf **out, char *err, size_t errsize);
+
+/* Reads and parses path; errors as conf_parse (and open/read's errno). */
+int	conf_load(const char *path, struct conf **out, char *err,
+	    size_t errsize);
+
+/* Frees a conf; NULL is ignored. */
+void	conf_free(struct conf *c);
+
+/* Returns 1 if two service definitions are the same (reload), else 0. */
+int	conf_service_same(const struct conf_service *a,
+	    const struct conf_service *b);
+
+/* board.c: the status board in POSIX shared memory (seqlock + futex). */
+
+#define BOARD_NAMELEN	33
+
+enum board_state {
+	BOARD_STOPPED,
+	BOARD_STARTING,
+	BOARD_READY,
+	BOARD_BACKOFF,
+	BOARD_STOPPING,
+	BOARD_EXITED,
+	BOARD_FATAL
+};
+
+/* One service as the board shows it; fixed size, no pointers. */
+struct board_service {
+	char		name[BOARD_NAMELEN];
+	uint32_t	state;		/* enum board_state */
+	int32_t		pid;		/* 0 when not running */
+	uint32_t	restarts;
+	int32_t		last_status;	/* shell status of last exit, -1 none */
+	int64_t		since;		/* CLOCK_REALTIME ns of the last change */
+	int64_t		started;	/* CLOCK_REALTIME ns of the last start */
+};
+
+/* What a snapshot says about the supervisor that wrote it. */
+struct board_info {
+	int32_t		pid;		/* the supervisor */
+	int64_t		started;	/* CLOCK_REALTIME ns */
+	uint32_t	seq;		/* changes with every publish */
+	int		stale;		/* the supervisor is gone */
+};
+
+struct board;
+
+/* Returns "/pipevisor-UID-NAME" in buf, the shm name of board NAME. */
+int	board_shm_name(char *buf, size_t size, const char *name);
+
+/*
+ * Creates the board NAME (mode 0600), replacing a stale one left by a
+ * dead supervisor, for the writer.  Returns NULL with errno (EEXIST if a
+ * live supervisor owns it).
+ */
+struct board *board_create(const char *name);
+
+/*
+ * Replaces the board's contents with n services, atomically for readers
+ * (seqlock), and wakes every --watch reader (futex).  Grows the board as
+ * needed.  Returns 0 or -1 with errno.
+ */
+int	board_publish(struct board *b, const struct board_service *svcs,
+	    size_t n);
+
+/* Unmaps and unlinks the board (the writer's clean stop). */
+void	board_destroy(struct board *b);
+
+/* Opens board NAME read-only.  Returns NULL with errno (ENOENT: none). */
+struct board *board_open(const char *name);
+
+/*
+ * Copies a consistent snapshot: *svcs (malloc'd, the caller frees) with
+ * *n entries, and *info.  Returns 0 or -1 with errno.
+ */
+int	board_read(struct board *b, struct board_service **svcs, size_t *n,
+	    struct board_info *info);
+
+/*
+ * Sleeps until the board changes from sequence seq or timeout passes
+ * (NULL: none).  Returns 0 (changed or timed out: read again), or -1
+ * with errno (EINTR).
+ */
+int	board_wait(struct board *b, uint32_t seq, const struct timespec *timeout);
+
+/* Unmaps a board opened for reading. */
+void	board_close(struct board *b);
+
+/* The state's name: "stopped", "starting", "ready", ... */
+const char *board_state_name(uint32_t state);
+
+/*
+ * board_render.c: the board as text for people and programs.  Each
+ * returns a malloc'd NUL-terminated string (the caller frees) or NULL
+ * with errno ENOMEM.  now is CLOCK_REALTIME ns, for uptimes.
+ */
+char	*board_render_text(const struct board_service *s, size_t n,
+	    const struct board_info *info, int64_t now);
+char	*board_render_json(const struct board_service *s, size_t n,
+	    const struct board_info *info, int64_t now);
+char	*board_render_html(const struct board_service *s, size_t n,
+	    const struct board_info *info, int64_t now);
+char	*board_render_metrics(const struct board_service *s, size_t n,
+	    const struct board_info *info, int64_t now);
+
+/* net.c: listening sockets, loopback unless told otherwise. */
+
+/*
+ * Parses "ADDR:PORT", "[V6ADDR]:PORT" or "PORT" (then 127.0.0.1) and
+ * returns a listening, non-blocking, CLOEXEC socket of type (SOCK_STREAM
+ * or SOCK_DGRAM) with SO_REUSEADDR, or -1 with errno and a one-line
+ * reason in err.
+ */
+int	net_listen(const char *spec, int type, char *err, size_t errsize);
+
+/* Listens on a unix stream socket at path (mode 0600).  -1 with errno. */
+int	net_listen_unix(const char *path);
+
+/* Formats a peer address into host (and port); returns 0 or -1. */
+int	net_peer(int fd, char *host, size_t hostsize, unsigned *port);
+
+/* http.c: a tiny HTTP/1.1 server for status pages (one response per
+ * connection, bounded request size and time, never blocks the loop). */
+
+struct http_response {
+	int		 status;	/* 200, 404, ... */
+	const char	*content_type;
+	char		*body;		/* malloc'd; the server frees it */
+	size_t		 len;
+};
+
+struct http;
+
+/*
+ * Listens on spec (as net_listen) and answers GET and HEAD requests with
+ * handler(path, resp, arg), which fills resp and returns 0, or -1 for a
+ * 500.  Returns NULL with errno and a reason in err.
+ */
+struct http *http_start(struct pv_loop *loop, const char *spec,
+	    int (*handler)(const char *path, struct http_response *resp,
+	    void *arg), void *arg, char *err, size_t errsize);
+
+/* Closes the listener and every connection. */
+void	http_stop(struct http *h);
+
+/* service.c: one supervised service and its state machine. */
+
+struct service;
+
+/* What every service of a supervisor shares; owned by the supervisor. */
+struct service_env {
+	struct pv_loop	*loop;
+	const char	*rundir;
+	const char	*filters;	/* fallback program path, or NULL */
+	int		 logfd;		/* the supervisor's log */
+	/* Called after every state change (board, ctl replies, deps). */
+	void		(*changed)(struct service *, void *arg);
+	/* Returns 1 when every service in `after` is ready. */
+	int		(*can_start)(struct service *, void *arg);
+	void		*arg;
+};
+
+/*
+ * Creates a stopped service for def (which must outlive it, or be
+ * replaced with service_set_def); opens its output pipes, files and
+ * notify socket.  Returns NULL with errno.
+ */
+struct service *service_new(const struct conf_service *def,
+	    const struct service_env *env);
+
+/* Frees the service, killing and reaping a pipeline still running. */
+void	service_free(struct service *svc);
+
+/* Wants the service up / down; the state machine does the rest. */
+void	service_start(struct service *svc);
+void	service_stop(struct service *svc);
+
+/* Tells a waiting service to check its `after` services again. */
+void	service_deps_changed(struct service *svc);
+
+/* Signals the running pipeline's group.  -1/ESRCH when not running. */
+int	service_signal(struct service *svc, int sig);
+
+const struct conf_service *service_def(const struct service *svc);
+void	service_set_def(struct service *svc, const struct conf_service *def);
+enum board_state service_state(const struct service *svc);
+int	service_wanted(const struct service *svc);
+pid_t	service_pid(const struct service *svc);
+
+/* Returns 1 if pid is one of the running pipeline's stages. */
+int	service_owns(const struct service *svc, pid_t pid);
+
+/* Reload: a retired service is freed once down; a held one waits. */
+void	service_retire(struct service *svc);
+int	service_retired(const struct service *svc);
+void	service_hold(struct service *svc, int held);
+int	service_held(const struct service *svc);
+
+/* Fills in the board's view of the service. */
+void	service_board(const struct service *svc, struct board_service *b);
+
+/* rundir.c: the runtime directory and the pidfile (DESIGN.md section 7). */
+
+/*
+ * Puts the runtime directory's path in buf: $PIPEVISOR_RUNDIR, else
+ * $XDG_RUNTIME_DIR/pipevisor, else /tmp/pipevisor-UID.  Returns 0 or -1.
+ */
+int	rundir_path(char *buf, size_t size);
+
+/*
+ * Creates path (mode 0700) if missing, and checks it is a directory
+ * owned by us, not a link, and not open to others.  Returns 0 or -1 with
+ * errno and a reason in err.
+ */
+int	rundir_ensure(const char *path, char *err, size_t errsize);
+
+/*
+ * Puts the board name of the supervisor whose runtime directory is rundir
+ * in buf ("up-" and a hash of the path), so `pipevisor status` finds the
+ * board of the supervisor its environment points at.  Returns 0 or -1.
+ */
+int	rundir_board_name(const char *rundir, char *buf, size_t size);
+
+/* Puts rundir/name in buf.  Returns 0, or -1 with ENAMETOOLONG. */
+int	rundir_file(const char *rundir, const char *name, char *buf,
+	    size_t size);
 
 #endif /* PV_PRIVATE_H */

@@ -126,18 +126,26 @@ render() {
 }
 
 # options_of: the distinct options (-x, --long) in its standard input.
+# options_of: the options named in usage text, a bundle such as -hjw
+# split into -h, -j, -w.
 options_of() {
-	grep -oE -- '(^|[[ ])--?[A-Za-z][A-Za-z-]*' | tr -d '[ ' | sort -u
+	grep -oE -- '(^|[[( ])--?[A-Za-z][A-Za-z-]*' | tr -d '[( ' |
+	    awk '/^--/ { print; next }
+		{ for (i = 2; i <= length($0); i++) print "-" substr($0, i, 1) }' |
+	    sort -u
 }
 
 @test "pipevisor(1): the SYNOPSIS has exactly the options of the usage messages" {
+	local all="" cmd
 	run "$PIPEVISOR" --help
 	assert_success
-	top=$output
-	run "$PIPEVISOR" run --help
-	assert_success
-	sub=$output
-	usage=$(printf '%s\n%s\n' "$top" "$sub" | options_of)
+	all=$output
+	for cmd in run up ctl status serve; do
+		run "$PIPEVISOR" "$cmd" --help
+		assert_success
+		all=$(printf '%s\n%s\n' "$all" "$output")
+	done
+	usage=$(printf '%s\n' "$all" | options_of)
 	synopsis=$(render "$MAN1" | sed -n '/^SYNOPSIS/,/^DESCRIPTION/p' |
 	    options_of)
 	[ -n "$usage" ]
@@ -148,16 +156,20 @@ options_of() {
 	assert_output --partial "pipevisor --help | --version"
 }
 
-@test "pipevisor(1): every option of run --help is described in the options list" {
-	run "$PIPEVISOR" run --help
-	assert_success
-	for opt in $(printf '%s\n' "$output" | options_of); do
+@test "pipevisor(1): every option of every subcommand's --help is described" {
+	local all="" cmd
+	for cmd in run up ctl status serve; do
+		run "$PIPEVISOR" "$cmd" --help
+		assert_success
+		all=$(printf '%s\n%s\n' "$all" "$output")
+	done
+	for opt in $(printf '%s\n' "$all" | options_of | sort -u); do
 		case $opt in
 		--*)	pat="^\.It .*Fl \\\\-${opt#--}( |$)" ;;
 		*)	pat="^\.It Fl ${opt#-}( |$)" ;;
 		esac
 		grep -qE -- "$pat" "$MAN1" ||
-		    fail "$opt of run --help is not an .It of pipevisor(1)"
+		    fail "$opt of a --help is not an .It of pipevisor(1)"
 	done
 }
 

@@ -521,6 +521,7 @@ is_pipevisor() {
 
 @test "valgrind: no memory error, no leak, no fd left open by pipevisor" {
 	command -v valgrind >/dev/null || skip "valgrind not installed"
+	[ -z "${PV_SANITIZED:-}" ] || skip "valgrind cannot run an ASan build"
 	run -127 --separate-stderr valgrind -q --error-exitcode=99 \
 	    --leak-check=full --errors-for-leak-kinds=definite,indirect \
 	    --child-silent-after-fork=yes --track-fds=yes \

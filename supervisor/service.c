@@ -1,0 +1,877 @@
+/*
+ * service.c: one supervised service: its life as a state machine, its
+ * pipeline, its output and its readiness.
+ *
+ * States are those of the board (stopped, starting, ready, backoff,
+ * stopping, exited, fatal); events are start and stop requests, the
+ * pipeline's exit, readiness, and the backoff, grace and kill timers.
+ * service_event is the one transition function.  Every wait is a loop
+ * timer at an absolute monotonic deadline: no sleep anywhere, so a stop
+ * is honoured at once, also during backoff, and a zero backoff restarts
+ * a crashed service after one fork+exec.
+ *
+ * Output (stdout/stderr set to "log" or a file) flows through a pipe the
+ * service keeps across restarts, so no line is lost between two runs and
+ * a log file can be rotated by the supervisor, which owns it.  Signals
+ * are not handled here: the supervisor's loop turns them into calls.
+ */
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "pipevisor.h"
+#include "pv_private.h"
+
+#define OUT_BUFSIZE	8192
+
+enum service_event {
+	EV_START,	/* the service is wanted up */
+	EV_STOP,	/* the service is wanted down */
+	EV_EXIT,	/* the pipeline ended */
+	EV_READY,	/* readiness notified, or the grace passed */
+	EV_TIMER,	/* backoff over, or stop_timeout passed */
+	EV_DEPS		/* a dependency became ready */
+};
+
+/* One output stream of the service, read by the supervisor. */
+struct service_out {
+	struct service	*svc;
+	int		 rfd, wfd;	/* the pipe, kept across restarts */
+	enum conf_output kind;
+	const char	*path;
+	int		 filefd;
+	off_t		 size;
+	char		 buf[OUT_BUFSIZE];
+	size_t		 len;		/* a partial line waiting for LF */
+};
+
+struct service {
+	const struct conf_service *def;
+	const struct service_env *env;
+	enum board_state	 state;
+	int			 want_up;
+	struct pv_pipeline	*pl;
+	pid_t			 pid;		/* first stage, while running */
+	pid_t			 logpid;	/* the last run's, for output */
+	struct pv_timer		*timer;		/* backoff, grace or kill */
+	struct timespec		 backoff;	/* the next delay */
+	struct timespec		 started;	/* monotonic, of this run */
+	int64_t			 since;		/* CLOCK_REALTIME ns */
+	int64_t			 started_wall;
+	uint32_t		 restarts;
+	int			 last_status;
+	struct timespec		*deaths;	/* ring of give_up_count */
+	size_t			 ndeaths, deathhead;
+	struct service_out	 out, err;
+	int			 readyfd;	/* our end, while starting */
+	int			 notifyfd;
+	char			 notifypath[PATH_MAX];
+	int			 retired;	/* gone or changed in the config */
+	int			 held;		/* not to start before told */
+};
+
+/* The CLOCK_REALTIME time in ns, for display only. */
+static int64_t
+wall_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Logs one line to the supervisor's log in one write. */
+static void __attribute__((format(printf, 2, 3)))
+service_log(const struct service *svc, const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+	int n;
+
+	n = snprintf(line, sizeof(line), "pipevisor: %s: ", svc->def->name);
+	va_start(ap, fmt);
+	if (n > 0 && (size_t)n < sizeof(line))
+		n += vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if ((size_t)n >= sizeof(line) - 1)
+		n = (int)sizeof(line) - 2;
+	line[n++] = '\n';
+	pv_write_all(svc->env->logfd, line, (size_t)n);
+}
+
+/* Moves to a new state and tells the supervisor. */
+static void
+service_enter(struct service *svc, enum board_state st)
+{
+	if (svc->state == st)
+		return;
+	svc->state = st;
+	svc->since = wall_ns();
+	if (svc->env->changed != NULL)
+		svc->env->changed(svc, svc->env->arg);
+}
+
+/* Cancels the pending timer, if any. */
+static void
+service_cancel_timer(struct service *svc)
+{
+	pv_loop_cancel_timer(svc->env->loop, svc->timer);
+	svc->timer = NULL;
+}
+
+static void	service_event(struct service *, enum service_event, int);
+
+/* The loop's callback for the service's one timer. */
+static void
+service_on_timer(struct pv_loop *loop, void *arg)
+{
+	struct service *svc = arg;
+
+	(void)loop;
+	svc->timer = NULL;
+	service_event(svc, EV_TIMER, 0);
+}
+
+/* Arms the service's timer after delay. */
+static void
+service_arm(struct service *svc, struct timespec delay)
+{
+	struct timespec when;
+
+	service_cancel_timer(svc);
+	pv_now(&when);
+	when = pv_ts_add(when, delay);
+	svc->timer = pv_loop_add_timer(svc->env->loop, &when,
+	    service_on_timer, svc);
+	if (svc->timer == NULL)
+		service_log(svc, "cannot arm a timer: %s", strerror(errno));
+}
+
+/* Opens (or reopens after rotation) a service's output file. */
+static int
+out_open_file(struct service_out *o)
+{
+	struct stat sb;
+
+	if (o->filefd >= 0)
+		close(o->filefd);
+	o->filefd = open(o->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
+	    0644);
+	if (o->filefd == -1)
+		return -1;
+	o->size = fstat(o->filefd, &sb) == 0 ? sb.st_size : 0;
+	return 0;
+}
+
+/* Rotates a regular output file: NAME -> NAME.1 -> ... -> NAME.KEEP. */
+static void
+out_rotate(struct service_out *o)
+{
+	char from[PATH_MAX], to[PATH_MAX];
+	struct stat sb;
+	unsigned i, keep = o->svc->def->rotate_keep;
+
+	if (fstat(o->filefd, &sb) == -1 || !S_ISREG(sb.st_mode))
+		return;		/* a FIFO or device is not rotated */
+	for (i = keep; i > 0; i--) {
+		if (i == 1)
+			strlcpy(from, o->path, sizeof(from));
+		else
+			snprintf(from, sizeof(from), "%s.%u", o->path, i - 1);
+		snprintf(to, sizeof(to), "%s.%u", o->path, i);
+		if (rename(from, to) == -1 && errno != ENOENT)
+			service_log(o->svc, "rotate %s: %s", from,
+			    strerror(errno));
+	}
+	if (keep == 0)
+		unlink(o->path);
+	if (out_open_file(o) == -1)
+		service_log(o->svc, "%s: %s", o->path, strerror(errno));
+}
+
+/* Writes whole lines of the buffer to the log with a prefix, or to the file. */
+static void
+out_flush_lines(struct service_out *o, int all)
+{
+	char prefix[64], *line, *nl, *end = o->buf + o->len;
+	struct pv_out *w;
+	size_t plen, used = 0;
+
+	if (o->kind == CONF_OUT_FILE) {
+		/* A file gets the bytes as they are, rotated by size. */
+		if (o->filefd >= 0 && o->len > 0) {
+			if (pv_write_all(o->filefd, o->buf, o->len) == -1)
+				service_log(o->svc, "%s: %s", o->path,
+				    strerror(errno));
+			o->size += (off_t)o->len;
+			if (o->svc->def->rotate_size > 0 &&
+			    o->size >= o->svc->def->rotate_size)
+				out_rotate(o);
+		}
+		o->len = 0;
+		return;
+	}
+	plen = (size_t)snprintf(prefix, sizeof(prefix), "%s[%ld]: ",
+	    o->svc->def->name, (long)o->svc->logpid);
+	if (plen >= sizeof(prefix))
+		plen = sizeof(prefix) - 1;
+	/* One write for all the lines of this read. */
+	if ((w = pv_out_new(o->svc->env->logfd, 2 * OUT_BUFSIZE)) == NULL)
+		return;
+	for (line = o->buf; line < end; line = nl + 1) {
+		nl = memchr(line, '\n', (size_t)(end - line));
+		if (nl == NULL) {
+			if (!all && line > o->buf)
+				break;
+			if (!all && (size_t)(end - line) < sizeof(o->buf))
+				break;
+			nl = end;	/* flush a partial or overlong line */
+		}
+		pv_out_write(w, prefix, plen);
+		pv_out_write(w, line, (size_t)(nl - line));
+		pv_out_write(w, "\n", 1);
+		used = (size_t)(nl - o->buf) + (nl < end ? 1 : 0);
+		if (nl == end)
+			break;
+	}
+	pv_out_flush(w);
+	pv_out_free(w);
+	memmove(o->buf, o->buf + used, o->len - used);
+	o->len -= used;
+}
+
+/* Reads a service's output pipe when it is readable. */
+static void
+out_on_readable(struct pv_loop *loop, int fd, unsigned events, void *arg)
+{
+	struct service_out *o = arg;
+	ssize_t r;
+
+	(void)loop;
+	(void)events;
+	r = pv_read(fd, o->buf + o->len, sizeof(o->buf) - o->len);
+	if (r <= 0) {
+		if (r == -1 && errno == EAGAIN)
+			return;
+		out_flush_lines(o, 1);
+		return;
+	}
+	o->len += (size_t)r;
+	out_flush_lines(o, o->len == sizeof(o->buf));
+}
+
+/* Sets up one output stream: a pipe for log or file, nothing otherwise. */
+static int
+out_init(struct service *svc, struct service_out *o, enum conf_output kind,
+    const char *path)
+{
+	int p[2];
+
+	o->svc = svc;
+	o->kind = kind;
+	o->path = path;
+	o->rfd = o->wfd = o->filefd = -1;
+	if (kind != CONF_OUT_LOG && kind != CONF_OUT_FILE)
+		return 0;
+	if (kind == CONF_OUT_FILE && out_open_file(o) == -1) {
+		service_log(svc, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (pipe2(p, O_CLOEXEC | O_NONBLOCK) == -1)
+		return -1;
+	o->rfd = p[0];
+	o->wfd = p[1];
+	/* The service writes blocking; only our end is non-blocking. */
+	fcntl(o->wfd, F_SETFL, 0);
+	return pv_loop_add_fd(svc->env->loop, o->rfd, PV_READ,
+	    out_on_readable, o);
+}
+
+/* Closes one output stream after draining it. */
+static void
+out_close(struct service_out *o)
+{
+	if (o->rfd >= 0) {
+		out_on_readable(o->svc->env->loop, o->rfd, PV_READ, o);
+		out_flush_lines(o, 1);
+		pv_loop_del_fd(o->svc->env->loop, o->rfd);
+		close(o->rfd);
+	}
+	if (o->wfd >= 0)
+		close(o->wfd);
+	if (o->filefd >= 0)
+		close(o->filefd);
+	o->rfd = o->wfd = o->filefd = -1;
+}
+
+/* Reads the readiness fd: a newline means ready (s6 style). */
+static void
+service_on_readyfd(struct pv_loop *loop, int fd, unsigned events, void *arg)
+{
+	struct service *svc = arg;
+	char buf[512];
+	ssize_t r;
+
+	(void)events;
+	r = pv_read(fd, buf, sizeof(buf));
+	if (r == -1 && errno == EAGAIN)
+		return;
+	pv_loop_del_fd(loop, fd);
+	close(fd);
+	svc->readyfd = -1;
+	if (r > 0 && memchr(buf, '\n', (size_t)r) != NULL)
+		service_event(svc, EV_READY, 0);
+}
+
+/* Reads sd_notify datagrams: READY=1 on a line of its own means ready. */
+static void
+service_on_notify(struct pv_loop *loop, int fd, unsigned events, void *arg)
+{
+	struct service *svc = arg;
+	char buf[4096];
+	ssize_t r;
+	char *line, *save;
+
+	(void)loop;
+	(void)events;
+	while ((r = recv(fd, buf, sizeof(buf) - 1, MSG_DONTWAIT)) > 0) {
+		buf[r] = '\0';
+		for (line = strtok_r(buf, "\n", &save); line != NULL;
+		    line = strtok_r(NULL, "\n", &save))
+			if (strcmp(line, "READY=1") == 0)
+				service_event(svc, EV_READY, 0);
+	}
+}
+
+/* Creates the service's $NOTIFY_SOCKET in the runtime directory. */
+static int
+service_notify_socket(struct service *svc)
+{
+	struct sockaddr_un sun;
+	char name[BOARD_NAMELEN + 16];
+
+	snprintf(name, sizeof(name), "notify-%s", svc->def->name);
+	if (rundir_file(svc->env->rundir, name, svc->notifypath,
+	    sizeof(svc->notifypath)) == -1 ||
+	    strlen(svc->notifypath) >= sizeof(sun.sun_path)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	svc->notifyfd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC |
+	    SOCK_NONBLOCK, 0);
+	if (svc->notifyfd == -1)
+		return -1;
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	strlcpy(sun.sun_path, svc->notifypath, sizeof(sun.sun_path));
+	unlink(svc->notifypath);
+	if (bind(svc->notifyfd, (struct sockaddr *)&sun, sizeof(sun)) == -1)
+		return -1;
+	return pv_loop_add_fd(svc->env->loop, svc->notifyfd, PV_READ,
+	    service_on_notify, svc);
+}
+
+/* The loop's callback when the service's pipeline has ended. */
+static void
+service_on_done(struct pv_pipeline *pl, void *arg)
+{
+	struct service *svc = arg;
+
+	service_event(svc, EV_EXIT, pv_pipeline_status(pl, 1));
+}
+
+/* Applies the definition's settings to every stage. */
+static int
+service_setup_stages(struct service *svc, int readyw)
+{
+	const struct conf_service *d = svc->def;
+	struct pv_stage *st;
+	size_t i, k;
+	char *eq, *name;
+
+	for (i = 0; (st = pv_pipeline_stage(svc->pl, i)) != NULL; i++) {
+		if (d->directory != NULL && pv_stage_chdir(st, d->directory))
+			return -1;
+		if (pv_stage_setenv(st, "PIPEVISOR_SERVICE", d->name) == -1)
+			return -1;
+		for (k = 0; d->environment != NULL &&
+		    d->environment[k] != NULL; k++) {
+			if ((name = strdup(d->environment[k])) == NULL)
+				return -1;
+			if ((eq = strchr(name, '=')) != NULL) {
+				*eq = '\0';
+				if (pv_stage_setenv(st, name, eq + 1) == -1) {
+					free(name);
+					return -1;
+				}
+			}
+			free(name);
+		}
+		if (d->ready == CONF_READY_NOTIFY &&
+		    pv_stage_setenv(st, "NOTIFY_SOCKET", svc->notifypath) == -1)
+			return -1;
+		if (readyw >= 0 && pv_stage_pass_fd(st, readyw, d->ready_fd))
+			return -1;
+		/* Every stage's stderr goes where the service's stderr goes. */
+		if (d->err == CONF_OUT_STDOUT) {
+			if (svc->out.wfd >= 0 &&
+			    pv_stage_pass_fd(st, svc->out.wfd, 2) == -1)
+				return -1;
+		} else if (svc->err.wfd >= 0) {
+			if (pv_stage_pass_fd(st, svc->err.wfd, 2) == -1)
+				return -1;
+		} else if (d->err == CONF_OUT_NULL &&
+		    pv_stage_open(st, 2, "/dev/null", O_WRONLY) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+/* Starts the service's pipeline; on failure the service is fatal. */
+static void
+service_spawn(struct service *svc)
+{
+	const struct conf_service *d = svc->def;
+	struct pv_spec_error perr;
+	int ready[2] = { -1, -1 }, devnull = -1;
+
+	service_cancel_timer(svc);
+	if ((svc->pl = pv_pipeline_new()) == NULL)
+		goto fail;
+	if (pv_pipeline_parse(svc->pl, d->command, d->shell, &perr) == -1)
+		goto fail;
+	pv_pipeline_set_sigmode(svc->pl, PV_SIG_DEFAULT);
+	if (svc->env->filters != NULL &&
+	    pv_pipeline_set_fallback_path(svc->pl, svc->env->filters) == -1)
+		goto fail;
+	if ((devnull = open("/dev/null", O_RDWR | O_CLOEXEC)) == -1)
+		goto fail;
+	pv_pipeline_set_input(svc->pl, devnull);
+	if (svc->out.wfd >= 0)
+		pv_pipeline_set_output(svc->pl, svc->out.wfd);
+	else
+		pv_pipeline_set_output(svc->pl, devnull);
+	if (d->ready == CONF_READY_FD) {
+		if (pipe2(ready, O_CLOEXEC | O_NONBLOCK) == -1)
+			goto fail;
+	}
+	if (service_setup_stages(svc, ready[1]) == -1)
+		goto fail;
+	if (pv_pipeline_start(svc->pl) == -1)
+		goto fail;
+	close(devnull);
+	devnull = -1;
+	if (ready[1] >= 0)
+		close(ready[1]);
+	if (ready[0] >= 0) {
+		svc->readyfd = ready[0];
+		if (pv_loop_add_fd(svc->env->loop, svc->readyfd, PV_READ,
+		    service_on_readyfd, svc) == -1)
+			service_log(svc, "cannot watch readiness: %s",
+			    strerror(errno));
+	}
+	svc->pid = pv_stage_pid(pv_pipeline_stage(svc->pl, 0));
+	svc->logpid = svc->pid;
+	pv_now(&svc->started);
+	svc->started_wall = wall_ns();
+	if (pv_stage_error(pv_pipeline_stage(svc->pl, 0)) != NULL)
+		service_log(svc, "%s: %s",
+		    pv_stage_name(pv_pipeline_stage(svc->pl, 0)),
+		    pv_stage_error(pv_pipeline_stage(svc->pl, 0)));
+	service_enter(svc, BOARD_STARTING);
+	if (pv_pipeline_watch(svc->pl, svc->env->loop, service_on_done, svc)
+	    == -1)
+		service_log(svc, "cannot watch: %s", strerror(errno));
+	/* Ready by time alone when nothing else will say so. */
+	if (svc->state == BOARD_STARTING && d->ready == CONF_READY_NONE) {
+		if (d->start_grace.tv_sec == 0 && d->start_grace.tv_nsec == 0)
+			service_event(svc, EV_READY, 0);
+		else
+			service_arm(svc, d->start_grace);
+	}
+	return;
+fail:
+	service_log(svc, "cannot start: %s", strerror(errno));
+	if (ready[0] >= 0)
+		close(ready[0]);
+	if (ready[1] >= 0)
+		close(ready[1]);
+	if (devnull >= 0)
+		close(devnull);
+	pv_pipeline_free(svc->pl);
+	svc->pl = NULL;
+	service_enter(svc, BOARD_FATAL);
+}
+
+/*
+ * Records a death and tells whether give_up says to stop trying: the last
+ * give_up_count deaths are kept in a ring, and the oldest of them falling
+ * inside the window means that many deaths in that time.
+ */
+static int
+service_give_up(struct service *svc)
+{
+	const struct conf_service *d = svc->def;
+	struct timespec now, oldest;
+	size_t n = d->give_up_count;
+
+	if (n == 0)
+		return 0;
+	if (svc->deaths == NULL &&
+	    (svc->deaths = calloc(n, sizeof(*svc->deaths))) == NULL) {
+		service_log(svc, "give_up: %s", strerror(errno));
+		return 0;
+	}
+	pv_now(&now);
+	svc->deaths[svc->deathhead] = now;
+	svc->deathhead = (svc->deathhead + 1) % n;
+	if (svc->ndeaths < n)
+		svc->ndeaths++;
+	if (svc->ndeaths < n)
+		return 0;
+	/* Full ring: the slot after the newest holds the oldest. */
+	oldest = svc->deaths[svc->deathhead];
+	return pv_ts_cmp(pv_ts_sub(now, oldest), d->give_up_window) <= 0;
+}
+
+/* Decides what follows an exit: restart after backoff, exited, or fatal. */
+static void
+service_after_exit(struct service *svc, int status)
+{
+	const struct conf_service *d = svc->def;
+	struct timespec now, up, delay;
+	int restart;
+
+	pv_now(&now);
+	up = pv_ts_sub(now, svc->started);
+	/* A healthy run resets the backoff (RELIABILITY.md item 24). */
+	if (pv_ts_cmp(up, d->backoff_reset) >= 0)
+		svc->backoff = d->backoff_initial;
+	restart = d->restart == CONF_RESTART_ALWAYS ||
+	    (d->restart == CONF_RESTART_ON_FAILURE && status != 0);
+	if (!svc->want_up || !restart) {
+		service_enter(svc, BOARD_EXITED);
+		return;
+	}
+	if (service_give_up(svc)) {
+		service_log(svc, "died %zu times within %lds: giving up",
+		    svc->ndeaths, (long)d->give_up_window.tv_sec);
+		service_enter(svc, BOARD_FATAL);
+		return;
+	}
+	delay = svc->backoff;
+	svc->backoff.tv_sec *= d->backoff_factor;
+	svc->backoff.tv_nsec *= d->backoff_factor;
+	while (svc->backoff.tv_nsec >= 1000000000L) {
+		svc->backoff.tv_sec++;
+		svc->backoff.tv_nsec -= 1000000000L;
+	}
+	if (pv_ts_cmp(svc->backoff, d->backoff_max) > 0)
+		svc->backoff = d->backoff_max;
+	service_enter(svc, BOARD_BACKOFF);
+	service_arm(svc, delay);
+}
+
+/* Sends the stop signal and arms the SIGKILL escalation. */
+static void
+service_begin_stop(struct service *svc)
+{
+	service_cancel_timer(svc);
+	service_enter(svc, BOARD_STOPPING);
+	if (svc->pl != NULL)
+		pv_pipeline_kill(svc->pl, svc->def->stop_signal);
+	service_arm(svc, svc->def->stop_timeout);
+}
+
+/* The transition function: one event in the current state. */
+static void
+service_event(struct service *svc, enum service_event ev, int arg)
+{
+	switch (ev) {
+	case EV_START:
+		svc->want_up = 1;
+		switch (svc->state) {
+		case BOARD_STOPPED:
+		case BOARD_EXITED:
+		case BOARD_FATAL:
+			svc->ndeaths = svc->deathhead = 0;
+			svc->backoff = svc->def->backoff_initial;
+			if (svc->env->can_start == NULL ||
+			    svc->env->can_start(svc, svc->env->arg))
+				service_spawn(svc);
+			else if (svc->state != BOARD_STOPPED)
+				service_enter(svc, BOARD_STOPPED);
+			break;
+		case BOARD_BACKOFF:
+			/* Asked explicitly: no need to wait out the delay. */
+			service_spawn(svc);
+			break;
+		default:
+			break;	/* starting, ready, stopping: keep going */
+		}
+		break;
+	case EV_DEPS:
+		if (svc->want_up && svc->state == BOARD_STOPPED &&
+		    svc->env->can_start(svc, svc->env->arg))
+			service_spawn(svc);
+		break;
+	case EV_STOP:
+		svc->want_up = 0;
+		switch (svc->state) {
+		case BOARD_STARTING:
+		case BOARD_READY:
+			service_begin_stop(svc);
+			break;
+		case BOARD_BACKOFF:
+			/* Honoured at once: nothing runs (item 24). */
+			service_cancel_timer(svc);
+			service_enter(svc, BOARD_STOPPED);
+			break;
+		case BOARD_EXITED:
+		case BOARD_FATAL:
+			service_enter(svc, BOARD_STOPPED);
+			break;
+		default:
+			break;
+		}
+		break;
+	case EV_READY:
+		if (svc->state == BOARD_STARTING) {
+			service_cancel_timer(svc);
+			service_enter(svc, BOARD_READY);
+		}
+		break;
+	case EV_TIMER:
+		if (svc->state == BOARD_BACKOFF) {
+			svc->restarts++;
+			service_spawn(svc);
+		} else if (svc->state == BOARD_STARTING)
+			service_event(svc, EV_READY, 0);
+		else if (svc->state == BOARD_STOPPING && svc->pl != NULL) {
+			service_log(svc, "still running %lds after SIG%s: "
+			    "SIGKILL", (long)svc->def->stop_timeout.tv_sec,
+			    pv_signal_name(svc->def->stop_signal));
+			pv_pipeline_kill(svc->pl, SIGKILL);
+		}
+		break;
+	case EV_EXIT:
+		service_cancel_timer(svc);
+		if (svc->readyfd >= 0) {
+			pv_loop_del_fd(svc->env->loop, svc->readyfd);
+			close(svc->readyfd);
+			svc->readyfd = -1;
+		}
+		svc->last_status = arg;
+		pv_pipeline_free(svc->pl);
+		svc->pl = NULL;
+		svc->pid = 0;
+		if (svc->state == BOARD_STOPPING || !svc->want_up) {
+			service_enter(svc, BOARD_STOPPED);
+			break;
+		}
+		service_log(svc, "exited with status %d", arg);
+		service_after_exit(svc, arg);
+		break;
+	}
+}
+
+/* Creates a service for def; it starts out stopped. */
+struct service *
+service_new(const struct conf_service *def, const struct service_env *env)
+{
+	struct service *svc;
+
+	if ((svc = calloc(1, sizeof(*svc))) == NULL)
+		return NULL;
+	svc->def = def;
+	svc->env = env;
+	svc->state = BOARD_STOPPED;
+	svc->since = wall_ns();
+	svc->last_status = -1;
+	svc->readyfd = svc->notifyfd = -1;
+	svc->backoff = def->backoff_initial;
+	if (out_init(svc, &svc->out, def->out, def->out_path) == -1 ||
+	    (def->err != CONF_OUT_STDOUT &&
+	    out_init(svc, &svc->err, def->err, def->err_path) == -1) ||
+	    (def->ready == CONF_READY_NOTIFY &&
+	    service_notify_socket(svc) == -1)) {
+		int saved = errno;
+
+		service_free(svc);
+		errno = saved;
+		return NULL;
+	}
+	if (def->err == CONF_OUT_STDOUT)
+		svc->err.rfd = svc->err.wfd = svc->err.filefd = -1;
+	return svc;
+}
+
+/* Frees a stopped service: closes its pipes, sockets and files. */
+void
+service_free(struct service *svc)
+{
+	if (svc == NULL)
+		return;
+	service_cancel_timer(svc);
+	if (svc->pl != NULL) {
+		/* Never leave a stage behind, even on an abnormal exit. */
+		pv_pipeline_stop(svc->pl, SIGKILL, NULL);
+		pv_pipeline_free(svc->pl);
+	}
+	if (svc->readyfd >= 0) {
+		pv_loop_del_fd(svc->env->loop, svc->readyfd);
+		close(svc->readyfd);
+	}
+	if (svc->notifyfd >= 0) {
+		pv_loop_del_fd(svc->env->loop, svc->notifyfd);
+		close(svc->notifyfd);
+		unlink(svc->notifypath);
+	}
+	if (svc->out.svc != NULL)
+		out_close(&svc->out);
+	if (svc->err.svc != NULL)
+		out_close(&svc->err);
+	free(svc->deaths);
+	free(svc);
+}
+
+/* Wants the service up. */
+void
+service_start(struct service *svc)
+{
+	service_event(svc, EV_START, 0);
+}
+
+/* Wants the service down. */
+void
+service_stop(struct service *svc)
+{
+	service_event(svc, EV_STOP, 0);
+}
+
+/* Tells a service that a dependency became ready. */
+void
+service_deps_changed(struct service *svc)
+{
+	service_event(svc, EV_DEPS, 0);
+}
+
+/* Sends a signal to the running service's process group. */
+int
+service_signal(struct service *svc, int sig)
+{
+	if (svc->pl == NULL) {
+		errno = ESRCH;
+		return -1;
+	}
+	return pv_pipeline_kill(svc->pl, sig);
+}
+
+/* Returns the service's definition. */
+const struct conf_service *
+service_def(const struct service *svc)
+{
+	return svc->def;
+}
+
+/* Replaces the definition (reload, when the new one is the same). */
+void
+service_set_def(struct service *svc, const struct conf_service *def)
+{
+	svc->def = def;
+}
+
+/* Returns the service's state. */
+enum board_state
+service_state(const struct service *svc)
+{
+	return svc->state;
+}
+
+/* Returns 1 if the service is wanted up. */
+int
+service_wanted(const struct service *svc)
+{
+	return svc->want_up;
+}
+
+/* Returns the pid of the service's first stage, or 0. */
+pid_t
+service_pid(const struct service *svc)
+{
+	return svc->pid;
+}
+
+/* Returns 1 if pid is one of the running pipeline's stages. */
+int
+service_owns(const struct service *svc, pid_t pid)
+{
+	struct pv_stage *st;
+	size_t i;
+
+	if (svc->pl == NULL)
+		return 0;
+	for (i = 0; (st = pv_pipeline_stage(svc->pl, i)) != NULL; i++)
+		if (pv_stage_pid(st) == pid)
+			return 1;
+	return 0;
+}
+
+/* Marks the service as leaving (reload): it is freed once down. */
+void
+service_retire(struct service *svc)
+{
+	svc->retired = 1;
+}
+
+/* Returns 1 for a retired service. */
+int
+service_retired(const struct service *svc)
+{
+	return svc->retired;
+}
+
+/* Holds a new service back (held) or releases it. */
+void
+service_hold(struct service *svc, int held)
+{
+	svc->held = held;
+}
+
+/* Returns 1 for a held service. */
+int
+service_held(const struct service *svc)
+{
+	return svc->held;
+}
+
+/* Fills in the board's view of the service. */
+void
+service_board(const struct service *svc, struct board_service *b)
+{
+	memset(b, 0, sizeof(*b));
+	strlcpy(b->name, svc->def->name, sizeof(b->name));
+	b->state = svc->state;
+	b->pid = svc->pid;
+	b->restarts = svc->restarts;
+	b->last_status = svc->last_status;
+	b->since = svc->since;
+	b->started = svc->started_wall;
+}

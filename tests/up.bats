@@ -1,0 +1,483 @@
+#!/usr/bin/env bats
+# pipevisor up and ctl: supervision, control, teardown (DESIGN.md section 4,
+# 7, 8; RELIABILITY.md items 1, 8-11, 13, 20-26, 28).
+
+load helpers
+
+setup() {
+	cd "$BATS_TEST_TMPDIR"
+	export PIPEVISOR_RUNDIR=$BATS_TEST_TMPDIR/run
+	MARK=$((1000 + RANDOM % 8000)).$BATS_TEST_NUMBER$$
+	SUP=
+}
+
+teardown() {
+	if [ -n "$SUP" ] && kill -0 "$SUP" 2>/dev/null; then
+		kill -TERM "$SUP" 2>/dev/null || true
+		wait_for 10 pid_gone "$SUP" || kill -KILL "$SUP" 2>/dev/null
+	fi
+	pkill -KILL -f "$MARK" 2>/dev/null || true
+}
+
+# start_up [ARGS...]: start a supervisor on ./pipevisor.conf in the
+# background and wait until its control socket answers.
+start_up() {
+	"$PIPEVISOR" up "$@" > up.log 2>&1 3>&- &
+	SUP=$!
+	wait_for 10 "$PIPEVISOR" ctl status >/dev/null
+}
+
+# state_of NAME: the service's state as ctl reports it.
+state_of() {
+	"$PIPEVISOR" ctl status "$1" | awk 'NR == 3 { print $2 }'
+}
+
+# is_state NAME STATE: for wait_for.
+is_state() {
+	[ "$(state_of "$1")" = "$2" ]
+}
+
+# pid_of NAME: the pid of the service's first stage.
+pid_of() {
+	"$PIPEVISOR" ctl status "$1" | awk 'NR == 3 { print $3 }'
+}
+
+no_mark_left() {
+	! pgrep -f "$MARK" >/dev/null
+}
+
+# count_sleeps N: exactly N "sleep $MARK" processes run (not counting
+# shells whose command line merely mentions it).
+count_sleeps() {
+	[ "$(pgrep -fc "^sleep $MARK")" -eq "$1" ]
+}
+
+# no_child_matching PID PATTERN: PID has no child whose command matches.
+no_child_matching() {
+	! pgrep -P "$1" -f "$2" >/dev/null
+}
+
+# shm_list: the shared-memory objects of this user.
+shm_list() {
+	ls /dev/shm | grep "^pipevisor-$(id -u)-" || true
+}
+
+@test "up: a configuration error names FILE:LINE, exits 2, starts nothing" {
+	cat > pipevisor.conf <<-EOF
+	[service a]
+	command = sleep $MARK
+	restart = sometimes
+	EOF
+	run --separate-stderr "$PIPEVISOR" up
+	assert_equal "$status" 2
+	[[ $stderr == "pipevisor: pipevisor.conf:3: "* ]]
+	no_mark_left
+	assert_file_not_exists run/ctl
+}
+
+@test "up: -n checks the configuration without starting anything" {
+	printf '[service a]\ncommand = sleep %s\n' "$MARK" > pipevisor.conf
+	run "$PIPEVISOR" up -n
+	assert_success
+	assert_output "pipevisor.conf: 1 services, configuration OK"
+	no_mark_left
+	run "$PIPEVISOR" up -f missing.conf
+	assert_equal "$status" 2
+}
+
+@test "up: services start, ctl status shows them, TERM stops all and cleans up" {
+	cat > pipevisor.conf <<-EOF
+	[service a]
+	command = sleep $MARK
+	[service b]
+	command = sh -c 'sleep $MARK | cat'
+	EOF
+	local shm_before
+	shm_before=$(shm_list)
+	start_up
+	wait_for 5 is_state a ready
+	wait_for 5 is_state b ready
+	run "$PIPEVISOR" ctl status
+	assert_success
+	assert_line --index 0 "supervisor pid $SUP"
+	assert_line --regexp '^a +ready +[0-9]+ '
+	[ "$(shm_list)" != "$shm_before" ]
+	kill -TERM "$SUP"
+	run wait_for 10 pid_gone "$SUP"
+	assert_success
+	wait_for 2 no_mark_left
+	assert_file_not_exists run/ctl
+	assert_file_not_exists run/up.pid
+	assert_equal "$(shm_list)" "$shm_before"
+}
+
+@test "ctl: stop returns once the service is gone; start and restart" {
+	cat > pipevisor.conf <<-EOF
+	[service a]
+	command = sleep $MARK
+	EOF
+	start_up
+	wait_for 5 is_state a ready
+	local old
+	old=$(pid_of a)
+	run "$PIPEVISOR" ctl stop a
+	assert_success
+	assert_equal "$(state_of a)" stopped
+	pid_gone "$old"
+	run "$PIPEVISOR" ctl start a
+	assert_success
+	assert_equal "$(state_of a)" ready
+	old=$(pid_of a)
+	run "$PIPEVISOR" ctl restart a
+	assert_success
+	assert_equal "$(state_of a)" ready
+	[ "$(pid_of a)" != "$old" ]
+}
+
+@test "ctl: errors name the problem; no supervisor is status 3" {
+	printf '[service a]\ncommand = sleep %s\n' "$MARK" > pipevisor.conf
+	run --separate-stderr "$PIPEVISOR" ctl status
+	assert_equal "$status" 3
+	[[ $stderr == "pipevisor: ctl: no supervisor is running ("*")" ]]
+	start_up
+	run --separate-stderr "$PIPEVISOR" ctl stop nosuch
+	assert_equal "$status" 1
+	assert_equal "$stderr" "pipevisor: ctl: no service 'nosuch'"
+	run --separate-stderr "$PIPEVISOR" ctl frob
+	assert_equal "$status" 2
+	run --separate-stderr "$PIPEVISOR" ctl signal NOPE a
+	assert_equal "$status" 1
+	run --separate-stderr "$PIPEVISOR" ctl
+	assert_equal "$status" 2
+}
+
+@test "ctl: signal reaches the service's process group" {
+	cat > pipevisor.conf <<-EOF
+	[service a]
+	command = sh -c 'trap "echo got-usr1 > usr1.txt" USR1; while :; do sleep 0.05; done # $MARK'
+	EOF
+	start_up
+	wait_for 5 is_state a ready
+	sleep 0.2 # the trap is set once sh runs
+	run "$PIPEVISOR" ctl signal USR1 a
+	assert_success
+	wait_for 5 test -e usr1.txt
+}
+
+@test "ctl: --json status for scripts" {
+	printf '[service a]\ncommand = sleep %s\n' "$MARK" > pipevisor.conf
+	start_up
+	wait_for 5 is_state a ready
+	run "$PIPEVISOR" ctl --json status a
+	assert_success
+	assert_output --regexp '"name":"a","state":"ready","pid":[0-9]+'
+}
+
+@test "restart: a crash loop is bounded by the backoff (RELIABILITY 24)" {
+	cat > pipevisor.conf <<-EOF
+	[service crash]
+	command = sh -c 'echo run >> runs.txt; exit 1'
+	backoff = 100ms
+	backoff_factor = 2
+	backoff_max = 2s
+	EOF
+	start_up
+	sleep 2.5 # the measurement window itself
+	local runs
+	runs=$(wc -l < runs.txt)
+	# 0, .1, .3, .7, 1.5 s: at most 6 runs in 2.5 s, never a storm.
+	[ "$runs" -ge 3 ] && [ "$runs" -le 6 ]
+	# stop is honoured at once during backoff
+	wait_for 5 is_state crash backoff
+	run timeout 2 "$PIPEVISOR" ctl stop crash
+	assert_success
+	assert_equal "$(state_of crash)" stopped
+}
+
+@test "restart: with backoff 0 a crashed service is back at once" {
+	cat > pipevisor.conf <<-EOF
+	[service crash]
+	command = sh -c 'echo run >> runs.txt; exit 1'
+	backoff = 0
+	backoff_max = 0
+	give_up = 200 in 60s
+	EOF
+	start_up
+	wait_for 10 is_state crash fatal
+	assert_equal "$(wc -l < runs.txt)" 200
+	run "$PIPEVISOR" ctl status crash
+	assert_output --regexp 'crash +fatal +- +- +199 +exit 1'
+}
+
+@test "restart: on-failure and never policies, give_up makes it fatal" {
+	cat > pipevisor.conf <<-EOF
+	[service ok]
+	command = true
+	restart = on-failure
+	[service once]
+	command = sh -c 'exit 4'
+	restart = never
+	[service flaky]
+	command = sh -c 'exit 2'
+	restart = on-failure
+	backoff = 10ms
+	give_up = 3 in 10s
+	EOF
+	start_up
+	wait_for 5 is_state ok exited
+	wait_for 5 is_state once exited
+	wait_for 5 is_state flaky fatal
+	run "$PIPEVISOR" ctl status
+	assert_line --regexp '^once +exited .* exit 4$'
+	assert_line --regexp '^flaky +fatal .* exit 2$'
+}
+
+@test "stop: SIGKILL to the group after stop_timeout (RELIABILITY 26)" {
+	cat > pipevisor.conf <<-EOF
+	[service stubborn]
+	command = sh -c 'trap "" TERM; sleep $MARK & wait; wait'
+	stop_timeout = 500ms
+	EOF
+	start_up
+	wait_for 5 is_state stubborn ready
+	wait_for 5 pgrep -f "sleep $MARK"
+	local start end
+	start=$(date +%s%N)
+	run "$PIPEVISOR" ctl stop stubborn
+	end=$(date +%s%N)
+	assert_success
+	# within stop_timeout + 1 s
+	[ $(((end - start) / 1000000)) -lt 1500 ]
+	no_mark_left
+	grep -q "stubborn: still running" up.log
+}
+
+@test "stop: grandchildren in the service's group die too (RELIABILITY 21)" {
+	cat > pipevisor.conf <<-EOF
+	[service tree]
+	command = sh -c 'sleep $MARK & sleep $MARK & wait'
+	EOF
+	start_up
+	wait_for 5 count_sleeps 2
+	run "$PIPEVISOR" ctl stop tree
+	assert_success
+	wait_for 2 no_mark_left
+}
+
+@test "signals: services start with no ignored or blocked signal (item 8)" {
+	cat > pipevisor.conf <<-EOF
+	[service probe]
+	command = sh -c 'grep -E "^Sig(Ign|Blk)" /proc/self/status > sig.txt; sleep $MARK'
+	EOF
+	"$PV_TESTBIN/sigstate" -i PIPE -i USR1 -b ALRM -b USR2 -- \
+	    "$PIPEVISOR" up > up.log 2>&1 3>&- &
+	SUP=$!
+	wait_for 10 test -s sig.txt
+	run cat sig.txt
+	assert_line "SigIgn:	0000000000000000"
+	assert_line "SigBlk:	0000000000000000"
+}
+
+@test "signals: with SIGCHLD ignored at start, exit statuses are kept (item 9)" {
+	cat > pipevisor.conf <<-EOF
+	[service three]
+	command = sh -c 'exit 3'
+	restart = never
+	EOF
+	"$PV_TESTBIN/sigstate" -i CHLD -- "$PIPEVISOR" up > up.log 2>&1 3>&- &
+	SUP=$!
+	wait_for 10 is_state three exited
+	run "$PIPEVISOR" ctl status three
+	assert_line --regexp '^three +exited .* exit 3$'
+}
+
+@test "signals: STOP and CONT of a service cause no restart (item 10)" {
+	printf '[service a]\ncommand = sleep %s\n' "$MARK" > pipevisor.conf
+	start_up
+	wait_for 5 is_state a ready
+	local pid
+	pid=$(pid_of a)
+	kill -STOP "$pid"
+	sleep 0.3 # give a wrong reaction the time to show
+	kill -CONT "$pid"
+	sleep 0.3
+	assert_equal "$(pid_of a)" "$pid"
+	assert_equal "$(state_of a)" ready
+	! grep -q "exited" up.log
+}
+
+@test "status: a service killed by SIGKILL shows signal KILL (item 11)" {
+	cat > pipevisor.conf <<-EOF
+	[service a]
+	command = sleep $MARK
+	restart = never
+	EOF
+	start_up
+	wait_for 5 is_state a ready
+	kill -KILL "$(pid_of a)"
+	wait_for 5 is_state a exited
+	run "$PIPEVISOR" ctl status a
+	assert_line --regexp '^a +exited .* signal KILL$'
+}
+
+@test "fds: a service sees only 0, 1 and 2 (item 13)" {
+	cat > pipevisor.conf <<-EOF
+	[service fds]
+	command = $PV_TESTBIN/fdlist
+	restart = never
+	stdout = fds.txt
+	EOF
+	exec 7</dev/null
+	start_up
+	exec 7<&-
+	wait_for 5 is_state fds exited
+	wait_for 5 test -s fds.txt
+	assert_equal "$(tr '\n' ' ' < fds.txt)" "0 1 2 "
+}
+
+@test "fds: the supervisor's fd count is the same after 300 restarts" {
+	cat > pipevisor.conf <<-EOF
+	[service crash]
+	command = sh -c 'echo x >> runs.txt; exit 1'
+	backoff = 0
+	backoff_max = 0
+	give_up = 300 in 1h
+	EOF
+	start_up
+	wait_for 30 is_state crash fatal
+	local before
+	before=$(ls /proc/"$SUP"/fd | wc -l)
+	# another 300 runs, compared in the same (fatal) state
+	run "$PIPEVISOR" ctl start crash
+	wait_for 30 is_state crash fatal
+	assert_equal "$(wc -l < runs.txt)" 600
+	assert_equal "$(ls /proc/"$SUP"/fd | wc -l)" "$before"
+	assert_equal "$(zombies_of "$SUP")" 0
+}
+
+@test "output: log lines carry NAME[pid]: and files get the bytes" {
+	cat > pipevisor.conf <<-EOF
+	[service talker]
+	command = sh -c 'echo out-line; echo err-line >&2; sleep $MARK'
+	[service filed]
+	command = sh -c 'echo to-file; sleep $MARK'
+	stdout = out.txt
+	EOF
+	start_up
+	wait_for 5 grep -q "err-line" up.log
+	wait_for 5 grep -q "to-file" out.txt
+	assert grep -Eq '^talker\[[0-9]+\]: out-line$' up.log
+	assert grep -Eq '^talker\[[0-9]+\]: err-line$' up.log
+	! grep -q to-file up.log
+}
+
+@test "readiness: ready=fd and after= order the start-up" {
+	cat > pipevisor.conf <<-EOF
+	[service db]
+	command = sh -c 'sleep 0.3; echo > /dev/fd/3; exec sleep $MARK'
+	ready = fd
+	[service app]
+	command = sh -c 'date +%s%N > app.started; exec sleep $MARK'
+	after = db
+	EOF
+	start_up
+	wait_for 5 is_state app ready
+	assert_equal "$(state_of db)" ready
+	# app was started only after db became ready
+	run "$PIPEVISOR" ctl status
+	assert_success
+	! grep -q "app.*starting" up.log
+}
+
+@test "reload: only the changed service restarts" {
+	cat > pipevisor.conf <<-EOF
+	[service keep]
+	command = sleep $MARK
+	[service change]
+	command = sleep $MARK
+	EOF
+	start_up
+	wait_for 5 is_state keep ready
+	wait_for 5 is_state change ready
+	local keep change
+	keep=$(pid_of keep)
+	change=$(pid_of change)
+	cat > pipevisor.conf <<-EOF
+	[service keep]
+	command = sleep $MARK
+	[service change]
+	command = sleep $MARK
+	stop_timeout = 2s
+	[service added]
+	command = sleep $MARK
+	EOF
+	run "$PIPEVISOR" ctl reload
+	assert_success
+	wait_for 5 is_state added ready
+	wait_for 5 is_state change ready
+	assert_equal "$(pid_of keep)" "$keep"
+	[ "$(pid_of change)" != "$change" ]
+	# and SIGHUP does the same; a bad file keeps the old configuration
+	echo "garbage" >> pipevisor.conf
+	kill -HUP "$SUP"
+	wait_for 5 grep -q "reload failed" up.log
+	assert_equal "$(state_of keep)" ready
+}
+
+@test "pidfile: a second supervisor on the same rundir is refused (item 20)" {
+	printf '[service a]\ncommand = sleep %s\n' "$MARK" > pipevisor.conf
+	start_up
+	run --separate-stderr "$PIPEVISOR" up
+	assert_equal "$status" 1
+	[[ $stderr == *"already running in $PIPEVISOR_RUNDIR (pid $SUP)" ]]
+	assert_equal "$(state_of a)" ready
+}
+
+@test "pidfile: after kill -9 the next start cleans up and works (item 20)" {
+	printf '[service a]\ncommand = sleep %s\n' "$MARK" > pipevisor.conf
+	start_up
+	wait_for 5 is_state a ready
+	kill -KILL "$SUP"
+	wait_for 5 pid_gone "$SUP"
+	pkill -KILL -f "sleep $MARK" || true
+	[ -S run/ctl ]	# the dead one's socket is still there
+	start_up
+	wait_for 5 is_state a ready
+}
+
+@test "reaping: orphans given to a subreaper are reaped (items 1, 28)" {
+	cat > pipevisor.conf <<-EOF
+	[supervisor]
+	subreaper = yes
+	[service forker]
+	command = sh -c 'for i in \$(seq 20); do (sleep 0.2 &) ; done; exec sleep $MARK'
+	EOF
+	start_up
+	wait_for 5 is_state forker ready
+	# the 20 double-forked sleeps are reparented to us, then exit
+	wait_for 5 no_child_matching "$SUP" 'sleep 0\.2' 
+	assert_equal "$(zombies_of "$SUP")" 0
+}
+
+@test "pid 1: in a new pid namespace TERM gives a clean exit (item 28)" {
+	command -v unshare >/dev/null || skip "unshare not installed"
+	unshare --pid --fork --mount-proc true 2>/dev/null ||
+	    skip "no permission for pid namespaces"
+	cat > pipevisor.conf <<-EOF
+	[service a]
+	command = sh -c '(sleep 0.1 &); exec sleep $MARK'
+	EOF
+	unshare --pid --fork --mount-proc --kill-child \
+	    "$PIPEVISOR" up > up.log 2>&1 3>&- &
+	local outer=$!
+	wait_for 10 pgrep -f "sleep $MARK"
+	local sup
+	# setproctitle renames it: the namespace's pid 1 is unshare's child.
+	sup=$(pgrep -P "$outer")
+	[ -n "$sup" ]
+	kill -TERM "$sup"
+	run wait_for 10 pid_gone "$outer"
+	assert_success
+	no_mark_left
+	grep -q "stopped" up.log
+}
