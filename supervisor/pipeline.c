@@ -71,6 +71,11 @@ struct pv_pipeline {
 	char			*fallback;
 	int			 tty;
 	int			 took_tty;
+	int			 setids;
+	uid_t			 uid;
+	gid_t			 gid;
+	gid_t			*groups;
+	size_t			 ngroups;
 	pid_t			 pgid;
 	int			 started;
 	size_t			 running;
@@ -144,6 +149,7 @@ pv_pipeline_free(struct pv_pipeline *pl)
 	for (i = 0; i < pl->n; i++)
 		stage_free(pl->stages[i]);
 	free(pl->stages);
+	free(pl->groups);
 	free(pl->fallback);
 	free(pl->pfds);
 	if (pl->caller_in >= 0)
@@ -287,6 +293,27 @@ fail:
 	free(v);
 	errno = ENOMEM;
 	return -1;
+}
+
+/* Runs every stage as uid/gid with the given supplementary groups. */
+int
+pv_pipeline_set_credentials(struct pv_pipeline *pl, uid_t uid, gid_t gid,
+    const gid_t *groups, size_t ngroups)
+{
+	gid_t *g = NULL;
+
+	if (ngroups > 0) {
+		if ((g = reallocarray(NULL, ngroups, sizeof(*g))) == NULL)
+			return -1;
+		memcpy(g, groups, ngroups * sizeof(*g));
+	}
+	free(pl->groups);
+	pl->groups = g;
+	pl->ngroups = ngroups;
+	pl->uid = uid;
+	pl->gid = gid;
+	pl->setids = 1;
+	return 0;
 }
 
 /* Tells whether the pipeline holds the terminal (it took it at start). */
@@ -576,6 +603,10 @@ stage_format_error(struct pv_stage *st)
 		else
 			r = asprintf(&st->error, "%s", strerror(rep->err));
 		break;
+	case SPAWN_CREDS:
+		r = asprintf(&st->error, "cannot switch to uid %ld gid %ld: %s",
+		    (long)st->pl->uid, (long)st->pl->gid, strerror(rep->err));
+		break;
 	case SPAWN_CHDIR:
 		r = asprintf(&st->error, "%s: %s", st->cwd, strerror(rep->err));
 		break;
@@ -832,6 +863,11 @@ pv_pipeline_start(struct pv_pipeline *pl)
 		plan.errfd = errp[1];
 		plan.index = (int)i;
 		plan.sigdefault = pl->sigmode == PV_SIG_DEFAULT;
+		plan.setids = pl->setids;
+		plan.uid = pl->uid;
+		plan.gid = pl->gid;
+		plan.groups = pl->groups;
+		plan.ngroups = pl->ngroups;
 		plan.fn = st->fn;
 		plan.arg = st->arg;
 

@@ -452,6 +452,15 @@ int	pv_pipeline_set_fallback_path(struct pv_pipeline *pl,
  */
 void	pv_pipeline_set_terminal(struct pv_pipeline *pl, int tty);
 
+/*
+ * Runs every stage as user uid, group gid, with ngroups supplementary
+ * groups (copied), switched to in the child before anything else (which
+ * needs privilege: the stage fails to start with EPERM otherwise).
+ * Returns 0 or -1 with errno ENOMEM.
+ */
+int	pv_pipeline_set_credentials(struct pv_pipeline *pl, uid_t uid,
+	    gid_t gid, const gid_t *groups, size_t ngroups);
+
 /* Returns 1 while the started pipeline holds the terminal, else 0. */
 int	pv_pipeline_has_terminal(const struct pv_pipeline *pl);
 

@@ -56,6 +56,11 @@ struct spawn_plan {
 	int		 errfd;		/* CLOEXEC pipe, above every passto */
 	int		 index;		/* the stage's number, for errfd */
 	int		 sigdefault;	/* PV_SIG_DEFAULT */
+	int		 setids;	/* switch to uid/gid/groups */
+	uid_t		 uid;
+	gid_t		 gid;
+	const gid_t	*groups;
+	size_t		 ngroups;
 	int		(*fn)(void *);
 	void		*arg;
 };
@@ -71,6 +76,7 @@ struct spawn_report {
 #define SPAWN_EXEC	1
 #define SPAWN_CHDIR	2
 #define SPAWN_REDIR	3
+#define SPAWN_CREDS	4
 
 /*
  * Starts one child as plan says; returns its pid, or -1 with errno when

@@ -444,6 +444,58 @@ service_setup_stages(struct service *svc, int readyw)
 	return 0;
 }
 
+/*
+ * Resolves user/group to ids and the user's groups, in the parent (the
+ * child may only make system calls).  Returns 0, or -1 with a reason
+ * logged.
+ */
+static int
+service_credentials(struct service *svc)
+{
+	const struct conf_service *d = svc->def;
+	struct passwd *pw = NULL;
+	struct group *gr;
+	gid_t groups[256];
+	int ngroups = 256;
+	uid_t uid = geteuid();
+	gid_t gid = getegid();
+
+	if (d->user == NULL && d->group == NULL)
+		return 0;
+	if (geteuid() != 0) {
+		service_log(svc, "user/group need the supervisor to run as "
+		    "root");
+		errno = EPERM;
+		return -1;
+	}
+	if (d->user != NULL) {
+		if ((pw = getpwnam(d->user)) == NULL) {
+			service_log(svc, "no user '%s'", d->user);
+			errno = ENOENT;
+			return -1;
+		}
+		uid = pw->pw_uid;
+		gid = pw->pw_gid;
+	}
+	if (d->group != NULL) {
+		if ((gr = getgrnam(d->group)) == NULL) {
+			service_log(svc, "no group '%s'", d->group);
+			errno = ENOENT;
+			return -1;
+		}
+		gid = gr->gr_gid;
+	}
+	if (pw != NULL) {
+		if (getgrouplist(pw->pw_name, gid, groups, &ngroups) == -1)
+			ngroups = 256;	/* truncated: the first 256 */
+	} else {
+		groups[0] = gid;
+		ngroups = 1;
+	}
+	return pv_pipeline_set_credentials(svc->pl, uid, gid, groups,
+	    (size_t)ngroups);
+}
+
 /* Starts the service's pipeline; on failure the service is fatal. */
 static void
 service_spawn(struct service *svc)
@@ -458,6 +510,8 @@ service_spawn(struct service *svc)
 	if (pv_pipeline_parse(svc->pl, d->command, d->shell, &perr) == -1)
 		goto fail;
 	pv_pipeline_set_sigmode(svc->pl, PV_SIG_DEFAULT);
+	if (service_credentials(svc) == -1)
+		goto fail;
 	if (svc->env->filters != NULL &&
 	    pv_pipeline_set_fallback_path(svc->pl, svc->env->filters) == -1)
 		goto fail;

@@ -21,6 +21,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -184,6 +185,10 @@ spawn_child(const struct spawn_plan *p, const sigset_t *parent_mask)
 	/* Signals are all blocked here, so SIGTTOU cannot stop us. */
 	if (p->tty >= 0)
 		tcsetpgrp(p->tty, getpgrp());
+	/* Drop privileges first: the directory and files are the user's. */
+	if (p->setids && (setgroups(p->ngroups, p->groups) == -1 ||
+	    setgid(p->gid) == -1 || setuid(p->uid) == -1))
+		spawn_fail(p, SPAWN_CREDS, 0, errno, 1);
 	if (p->cwd != NULL && chdir(p->cwd) == -1)
 		spawn_fail(p, SPAWN_CHDIR, 0, errno, 1);
 

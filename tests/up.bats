@@ -481,3 +481,29 @@ shm_list() {
 	no_mark_left
 	grep -q "stopped" up.log
 }
+
+@test "user: as root, a service runs as its user with that user's groups" {
+	[ "$(id -u)" -eq 0 ] || skip "needs root"
+	id nobody >/dev/null 2>&1 || skip "no user nobody"
+	chmod 777 "$BATS_TEST_TMPDIR"
+	cat > pipevisor.conf <<-EOF
+	[service drop]
+	command = sh -c 'id -u > ids.txt; id -g >> ids.txt; sleep $MARK'
+	user = nobody
+	[service grp]
+	command = sh -c 'id -g > gid.txt; sleep $MARK'
+	user = nobody
+	group = daemon
+	[service ghost]
+	command = true
+	user = no-such-user-$$
+	EOF
+	start_up
+	wait_for 5 test -s ids.txt
+	wait_for 5 test -s gid.txt
+	assert_equal "$(sed -n 1p ids.txt)" "$(id -u nobody)"
+	assert_equal "$(sed -n 2p ids.txt)" "$(id -g nobody)"
+	assert_equal "$(cat gid.txt)" "$(getent group daemon | cut -d: -f3)"
+	wait_for 5 is_state ghost fatal
+	grep -q "ghost: no user 'no-such-user-$$'" up.log
+}
