@@ -55,6 +55,8 @@ UNIT_TESTS :=	$(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 HELPER_SRCS :=	$(wildcard tests/helpers/*.c)
 HELPERS :=	$(HELPER_SRCS:tests/helpers/%.c=$(BUILD)/tests/bin/%)
 FUZZ_SRCS :=	$(wildcard tests/fuzz/fuzz_*.c)
+DEMO_SRCS :=	$(wildcard demos/*.c)
+DEMOS :=	$(DEMO_SRCS:demos/%.c=$(BUILD)/demos/%)
 
 LIBA =		$(BUILD)/lib/libpipevisor.a
 LIBSO =		$(BUILD)/lib/libpipevisor.so
@@ -67,7 +69,7 @@ SCRIPTS :=	$(wildcard scripts/*) .ci/run tests/eintr-compare
 	install uninstall clean
 
 all: $(BUILD)/bin/pipevisor $(FILTERS) $(PVCHAT) $(LIBA) $(LIBSO) \
-	$(PCFILE) $(HEADER) $(UNIT_TESTS) $(HELPERS)
+	$(PCFILE) $(HEADER) $(UNIT_TESTS) $(HELPERS) $(DEMOS)
 
 # Keep objects: deleting them as intermediates forces needless rebuilds.
 .SECONDARY:
@@ -113,6 +115,11 @@ $(BUILD)/bin/pvchat: $(BUILD)/obj/filters/pvchat.o $(LIBA)
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIBA)
 	@mkdir -p $(@D)
 	$(CC) $(PV_LDFLAGS) -o $@ $< $(LIBA) $(BSD_LIBS)
+
+# Small teaching programs for the guided tour (scripts/demo-*); not installed.
+$(BUILD)/demos/%: $(BUILD)/obj/demos/%.o $(LIBA)
+	@mkdir -p $(@D)
+	$(CC) $(PV_LDFLAGS) -o $@ $< $(LIBA) $(PROG_LIBS) -lrt
 
 $(BUILD)/tests/bin/%: $(BUILD)/obj/tests/helpers/%.o
 	@mkdir -p $(@D)

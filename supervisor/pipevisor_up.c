@@ -80,6 +80,7 @@ struct up {
 	char			 rundir[PATH_MAX];
 	char			 ctlpath[PATH_MAX];
 	char			 boardname[64];
+	char			 marker[64];	/* tells our services' processes */
 	const char		*config;
 	int			 logfd;
 	int			 shutting_down;
@@ -833,6 +834,7 @@ pipevisor_up(int argc, char *argv[])
 	struct up up;
 	char msg[1024], pidpath[PATH_MAX];
 	const char *http = NULL;
+	struct timespec started;
 	int ch, check = 0, subreaper = 0;
 	pid_t other;
 	size_t i;
@@ -942,6 +944,11 @@ pipevisor_up(int argc, char *argv[])
 	up.env.loop = up.loop;
 	up.env.rundir = up.rundir;
 	up.env.filters = pipevisor_filters_dir();
+	/* pid and a start time: a later supervisor reusing our pid differs. */
+	clock_gettime(CLOCK_REALTIME, &started);
+	snprintf(up.marker, sizeof(up.marker), "%ld.%lld", (long)getpid(),
+	    (long long)started.tv_sec * 1000000000LL + started.tv_nsec);
+	up.env.marker = up.marker;
 	up.env.logfd = up.logfd;
 	up.env.changed = up_changed;
 	up.env.can_start = up_can_start;

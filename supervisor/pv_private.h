@@ -331,6 +331,7 @@ struct service_env {
 	struct pv_loop	*loop;
 	const char	*rundir;
 	const char	*filters;	/* fallback program path, or NULL */
+	const char	*marker;	/* PIPEVISOR_SUPERVISOR: "pid.start" */
 	int		 logfd;		/* the supervisor's log */
 	/* Called after every state change (board, ctl replies, deps). */
 	void		(*changed)(struct service *, void *arg);

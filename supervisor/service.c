@@ -21,6 +21,7 @@
 #include <sys/un.h>
 #include <sys/wait.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -388,6 +389,71 @@ service_notify_socket(struct service *svc)
 	    service_on_notify, svc);
 }
 
+/* True if the environment block env (len bytes) holds the line var. */
+static int
+env_has(const char *env, size_t len, const char *var)
+{
+	size_t vlen = strlen(var);
+	const char *p = env, *end = env + len;
+
+	while (p < end) {
+		size_t l = strnlen(p, (size_t)(end - p));
+
+		if (l == vlen && memcmp(p, var, vlen) == 0)
+			return 1;
+		p += l + 1;
+	}
+	return 0;
+}
+
+/*
+ * Kills what is left of the service after its process group is gone:
+ * descendants that left the group (setsid, a double fork) still carry
+ * PIPEVISOR_SERVICE and PIPEVISOR_SUPERVISOR in their environment, as
+ * systemd's control group would hold them.  Best effort: a process that
+ * rewrote its environment escapes.  Returns how many were killed.
+ */
+static int
+service_kill_leftovers(struct service *svc)
+{
+	char me[BOARD_NAMELEN + 32], sup[64], path[64], *env;
+	struct dirent *de;
+	DIR *d;
+	ssize_t r;
+	size_t cap = 64 * 1024;
+	pid_t pid, self = getpid();
+	int fd, killed = 0;
+
+	snprintf(me, sizeof(me), "PIPEVISOR_SERVICE=%s", svc->def->name);
+	snprintf(sup, sizeof(sup), "PIPEVISOR_SUPERVISOR=%s",
+	    svc->env->marker);
+	if ((d = opendir("/proc")) == NULL)
+		return 0;
+	if ((env = malloc(cap)) == NULL) {
+		closedir(d);
+		return 0;
+	}
+	while ((de = readdir(d)) != NULL) {
+		pid = (pid_t)strtol(de->d_name, NULL, 10);
+		if (pid <= 1 || pid == self)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%ld/environ", (long)pid);
+		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+			continue;
+		r = pv_read(fd, env, cap);
+		close(fd);
+		if (r > 0 && env_has(env, (size_t)r, me) &&
+		    env_has(env, (size_t)r, sup) && kill(pid, SIGKILL) == 0)
+			killed++;
+	}
+	free(env);
+	closedir(d);
+	if (killed > 0)
+		service_log(svc, "killed %d processes left behind outside "
+		    "its process group", killed);
+	return killed;
+}
+
 /* The loop's callback when the service's pipeline has ended. */
 static void
 service_on_done(struct pv_pipeline *pl, void *arg)
@@ -409,7 +475,9 @@ service_setup_stages(struct service *svc, int readyw)
 	for (i = 0; (st = pv_pipeline_stage(svc->pl, i)) != NULL; i++) {
 		if (d->directory != NULL && pv_stage_chdir(st, d->directory))
 			return -1;
-		if (pv_stage_setenv(st, "PIPEVISOR_SERVICE", d->name) == -1)
+		if (pv_stage_setenv(st, "PIPEVISOR_SERVICE", d->name) == -1 ||
+		    pv_stage_setenv(st, "PIPEVISOR_SUPERVISOR",
+		    svc->env->marker) == -1)
 			return -1;
 		for (k = 0; d->environment != NULL &&
 		    d->environment[k] != NULL; k++) {
@@ -736,6 +804,8 @@ service_event(struct service *svc, enum service_event ev, int arg)
 		pv_pipeline_free(svc->pl);
 		svc->pl = NULL;
 		svc->pid = 0;
+		/* Nothing of this run may outlive it (RELIABILITY item 21). */
+		service_kill_leftovers(svc);
 		if (svc->state == BOARD_STOPPING || !svc->want_up) {
 			service_enter(svc, BOARD_STOPPED);
 			break;

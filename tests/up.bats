@@ -507,3 +507,127 @@ shm_list() {
 	wait_for 5 is_state ghost fatal
 	grep -q "ghost: no user 'no-such-user-$$'" up.log
 }
+
+@test "stop: even a setsid grandchild is gone after stop (RELIABILITY 21)" {
+	cat > pipevisor.conf <<-EOF
+	[service escape]
+	command = sh -c 'setsid sleep $MARK & sleep $MARK & wait'
+	EOF
+	start_up
+	wait_for 5 count_sleeps 2
+	run "$PIPEVISOR" ctl stop escape
+	assert_success
+	wait_for 2 no_mark_left
+	# the setsid one, and maybe the other if TERM had not ended it yet
+	grep -Eq "escape: killed [12] processes left behind" up.log
+}
+
+@test "stop: a leftover of another supervisor's same-named service is spared" {
+	cat > pipevisor.conf <<-EOF
+	[service twin]
+	command = sh -c 'setsid sleep $MARK & wait'
+	EOF
+	# A process that looks like twin's, but of another supervisor.
+	PIPEVISOR_SERVICE=twin PIPEVISOR_SUPERVISOR=1.1 sleep "$MARK" 3>&- &
+	local other=$!
+	start_up
+	wait_for 5 count_sleeps 2
+	run "$PIPEVISOR" ctl stop twin
+	assert_success
+	kill -0 "$other"
+	kill "$other"
+}
+
+@test "pid reuse: stop never signals a pid that was reaped (RELIABILITY 23)" {
+	unshare --pid --fork --mount-proc true 2>/dev/null ||
+	    skip "no permission for pid namespaces"
+	cat > pipevisor.conf <<-EOF
+	[service once]
+	command = sh -c 'echo \$\$ > once.pid; exit 0'
+	restart = never
+	EOF
+	# Inside a new pid namespace, make a decoy take the dead service's
+	# pid (ns_last_pid), then ask the supervisor to stop and signal it.
+	cat > reuse.sh <<-EOF
+	set -e
+	"$PIPEVISOR" up > up.log 2>&1 &
+	i=0
+	until "$PIPEVISOR" ctl status once 2>/dev/null | grep -q exited; do
+		i=\$((i + 1)); [ \$i -lt 500 ] || exit 90; sleep 0.01
+	done
+	p=\$(cat once.pid)
+	echo \$((p - 1)) > /proc/sys/kernel/ns_last_pid
+	sleep 1000 &
+	decoy=\$!
+	[ "\$decoy" -eq "\$p" ] || exit 91
+	"$PIPEVISOR" ctl stop once
+	"$PIPEVISOR" ctl signal TERM once 2>/dev/null && exit 92
+	kill -0 "\$decoy" || exit 93
+	echo decoy-alive
+	kill "\$decoy"
+	"$PIPEVISOR" ctl shutdown
+	EOF
+	run timeout 30 unshare --pid --fork --mount-proc sh reuse.sh
+	assert_success
+	assert_output --partial "decoy-alive"
+}
+
+@test "time: a wall-clock jump changes no backoff (RELIABILITY 27)" {
+	command -v faketime >/dev/null || skip "faketime not installed"
+	cat > pipevisor.conf <<-EOF
+	[service crash]
+	command = sh -c 'echo run >> runs.txt; exit 1'
+	backoff = 500ms
+	backoff_factor = 1
+	backoff_max = 500ms
+	EOF
+	# The wall clock starts 10 days back, then jumps around while the
+	# monotonic clock (not faked) drives every timer.
+	echo "-10d" > faketime.rc
+	DONT_FAKE_MONOTONIC=1 FAKETIME_TIMESTAMP_FILE=$PWD/faketime.rc \
+	    FAKETIME_NO_CACHE=1 faketime -f "-10d" "$PIPEVISOR" up \
+	    > up.log 2>&1 3>&- &
+	SUP=$!
+	wait_for 10 test -s runs.txt
+	echo "+30d" > faketime.rc
+	sleep 1.2 # the measurement window: about 3 runs at 500 ms
+	echo "-1y" > faketime.rc
+	sleep 1.2
+	local runs
+	runs=$(wc -l < runs.txt)
+	# 2.4 s at one run per 500 ms: 5 or 6 runs, whatever the wall clock did.
+	[ "$runs" -ge 4 ] && [ "$runs" -le 7 ]
+}
+
+@test "readiness: ready=notify waits for READY=1 on NOTIFY_SOCKET" {
+	cat > pipevisor.conf <<-EOF
+	[service notifier]
+	command = sh -c 'touch started; while [ ! -e go ]; do sleep 0.02; done; printf "READY=1" | socat - UNIX-SENDTO:\$NOTIFY_SOCKET; exec sleep $MARK'
+	ready = notify
+	EOF
+	start_up
+	wait_for 5 test -e started
+	assert_equal "$(state_of notifier)" starting
+	touch go
+	wait_for 5 is_state notifier ready
+}
+
+@test "output: a log file is rotated by size and keeps rotate_keep copies" {
+	cat > pipevisor.conf <<-EOF
+	[service chatty]
+	command = sh -c 'i=0; while [ \$i -lt 400 ]; do echo "line \$i 0123456789012345678901234567890123456789"; i=\$((i+1)); done; exec sleep $MARK'
+	stdout = chatty.log
+	rotate_size = 4k
+	rotate_keep = 2
+	EOF
+	start_up
+	wait_for 10 test -e chatty.log.2
+	wait_for 5 grep -q "line 399" chatty.log
+	assert_file_exists chatty.log.1
+	assert_file_not_exists chatty.log.3
+	[ "$(stat -c %s chatty.log.1)" -ge 4096 ]
+	[ "$(stat -c %s chatty.log.1)" -lt 16384 ]
+	# nothing lost across the rotations still kept
+	run sh -c 'cat chatty.log.2 chatty.log.1 chatty.log | tail -n 1'
+	assert_output "line 399 0123456789012345678901234567890123456789"
+}
