@@ -19,9 +19,7 @@
 #include <unistd.h>
 
 #include "pipevisor.h"
-
-#define BUFSIZE		(256 * 1024)
-#define CHUNK		64	/* bytes per vectorised step */
+#include "pv_private.h"
 
 static const char usage_line[] = "usage: upper\n";
 
@@ -46,25 +44,6 @@ help(void)
 	exit(0);
 }
 
-/*
- * Turns a-z into A-Z in n bytes: the branchless form flips bit 5 of the
- * bytes in range, and the fixed-length inner loop lets gcc -O2 vectorise
- * it without needing an epilogue.
- */
-static void
-upper_convert(unsigned char *buf, size_t n)
-{
-	size_t i = 0, j;
-
-	for (; n - i >= CHUNK; i += CHUNK)
-		for (j = 0; j < CHUNK; j++)
-			buf[i + j] ^= (unsigned char)
-			    (((unsigned char)(buf[i + j] - 'a') < 26) << 5);
-	for (; i < n; i++)
-		buf[i] ^= (unsigned char)(((unsigned char)(buf[i] - 'a') < 26)
-		    << 5);
-}
-
 /* Parses the options, then converts stdin to stdout until end of file. */
 int
 main(int argc, char *argv[])
@@ -74,9 +53,7 @@ main(int argc, char *argv[])
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 }
 	};
-	unsigned char *buf;
-	ssize_t n;
-	int ch;
+	int ch, failed;
 
 	/* getopt's own messages name the program by argv[0]; keep it short. */
 	argv[0] = program_invocation_short_name;
@@ -98,16 +75,9 @@ main(int argc, char *argv[])
 		usage();
 	}
 
-	if ((buf = malloc(BUFSIZE)) == NULL)
-		err(1, "malloc");
-	while ((n = pv_read(STDIN_FILENO, buf, BUFSIZE)) > 0) {
-		upper_convert(buf, (size_t)n);
-		if (pv_write_all(STDOUT_FILENO, buf, (size_t)n) == -1)
-			err(1, "stdout");
-	}
-	if (n == -1)
-		err(1, "stdin");
-	free(buf);
+	if (filter_blocks(STDIN_FILENO, STDOUT_FILENO, filter_upper, &failed) == -1)
+		err(1, "%s", failed == STDIN_FILENO ? "stdin" :
+		    failed == STDOUT_FILENO ? "stdout" : "malloc");
 	if (close(STDOUT_FILENO) == -1)
 		err(1, "stdout");
 	return 0;

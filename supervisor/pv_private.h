@@ -88,6 +88,20 @@ pid_t	spawn_start(const struct spawn_plan *plan);
 struct pv_pipeline;
 void	pipeline_drop_last(struct pv_pipeline *pl);
 
+/* filter.c: shared by the block filters (upper, lower). */
+
+/*
+ * Copies fd in to fd out in 256 KiB blocks, passing each through convert
+ * (in place).  Returns 0 at end of file, or -1 with errno and *failed_fd
+ * set to the fd that failed (-1: out of memory).
+ */
+int	filter_blocks(int in, int out,
+	    void (*convert)(unsigned char *, size_t), int *failed_fd);
+
+/* ASCII case conversion of n bytes in place; other bytes pass unchanged. */
+void	filter_upper(unsigned char *buf, size_t n);
+void	filter_lower(unsigned char *buf, size_t n);
+
 /*
  * The pipevisor program (pipevisor.c and one pipevisor_NAME.c per
  * subcommand); not part of the library.
