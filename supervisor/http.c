@@ -480,34 +480,6 @@ http_pause(struct http *h)
 	h->paused = 1;
 }
 
-/*
- * Out of fds: frees the reserve to accept and close one waiting
- * connection, so the backlog shrinks and the listener stops being
- * readable, then takes the reserve back.  Returns 1 when one was shed, 0
- * when none was waiting (Linux reports EMFILE before it looks at the
- * backlog), or -1 when there was no reserve or accept failed otherwise.
- */
-static int
-http_shed(struct http *h)
-{
-	int fd, saved;
-
-	if (h->reserve < 0)
-		return -1;
-	close(h->reserve);
-	h->reserve = -1;
-	do
-		fd = accept4(h->fd, NULL, NULL, SOCK_CLOEXEC);
-	while (fd == -1 && errno == EINTR);
-	saved = errno;
-	if (fd >= 0)
-		close(fd);
-	h->reserve = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	if (fd >= 0)
-		return 1;
-	return saved == EAGAIN || saved == EWOULDBLOCK ? 0 : -1;
-}
-
 /* Accepts waiting connections, a bounded number per round. */
 static void
 http_on_listen(struct pv_loop *loop, int fd, unsigned events, void *arg)
@@ -535,7 +507,7 @@ http_on_listen(struct pv_loop *loop, int fd, unsigned events, void *arg)
 			return;
 		case EMFILE:
 		case ENFILE:
-			switch (http_shed(h)) {
+			switch (net_shed(h->fd, &h->reserve, NULL, NULL)) {
 			case 1:
 				continue;
 			case 0:

@@ -19,6 +19,7 @@
 #include <netinet/in.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -317,4 +318,31 @@ net_peer(int fd, char *host, size_t hostsize, unsigned *port)
 		errno = EAFNOSUPPORT;
 		return -1;
 	}
+}
+
+/* Sheds one waiting connection using the reserve fd; see pv_private.h. */
+int
+net_shed(int lfd, int *reserve, void (*turn_away)(int fd, void *arg),
+    void *arg)
+{
+	int fd, saved;
+
+	if (*reserve < 0)
+		return -1;
+	close(*reserve);
+	*reserve = -1;
+	do
+		fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	while (fd == -1 && errno == EINTR);
+	saved = errno;
+	if (fd >= 0) {
+		if (turn_away != NULL)
+			turn_away(fd, arg);
+		else
+			close(fd);
+	}
+	*reserve = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (fd >= 0)
+		return 1;
+	return saved == EAGAIN || saved == EWOULDBLOCK ? 0 : -1;
 }

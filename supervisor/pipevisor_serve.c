@@ -401,32 +401,12 @@ serve_pause(struct serve *sv)
 	sv->paused = 1;
 }
 
-/*
- * Out of fds: gives up the reserve to accept one waiting client and turn
- * it away, so the backlog shrinks, then takes the reserve back.  Returns
- * 1 when one was turned away, 0 when none was waiting (Linux reports
- * EMFILE before it looks at the backlog), or -1 when there was no
- * reserve or accept failed otherwise.
- */
-static int
-serve_shed(struct serve *sv)
+/* Turns away a client accepted with the reserve fd (net_shed). */
+static void
+serve_turn_away(int fd, void *arg)
 {
-	int fd, saved;
-
-	if (sv->reserve < 0)
-		return -1;
-	close(sv->reserve);
-	sv->reserve = -1;
-	do
-		fd = accept4(sv->lfd, NULL, NULL, SOCK_CLOEXEC);
-	while (fd == -1 && errno == EINTR);
-	saved = errno;
-	if (fd >= 0)
-		serve_refuse(fd);
-	sv->reserve = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	if (fd >= 0)
-		return 1;
-	return saved == EAGAIN || saved == EWOULDBLOCK ? 0 : -1;
+	(void)arg;
+	serve_refuse(fd);
 }
 
 /* Accepts waiting clients, a bounded number per round. */
@@ -457,7 +437,8 @@ serve_on_listen(struct pv_loop *loop, int fd, unsigned events, void *arg)
 			return;
 		case EMFILE:
 		case ENFILE:
-			switch (serve_shed(sv)) {
+			switch (net_shed(sv->lfd, &sv->reserve,
+			    serve_turn_away, sv)) {
 			case 1:
 				if (sv->verbose)
 					warnx("serve: refused a connection: "

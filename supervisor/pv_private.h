@@ -309,6 +309,17 @@ int	net_listen(const char *spec, int type, char *err, size_t errsize);
 /* Listens on a unix stream socket at path (mode 0600).  -1 with errno. */
 int	net_listen_unix(const char *path);
 
+/*
+ * Out of fds (EMFILE/ENFILE on accept): gives up *reserve (an fd kept
+ * open for this) to accept one waiting connection and hand it to
+ * turn_away (NULL: close it), so the backlog shrinks and the listener
+ * stops being readable instead of spinning the loop, then takes the
+ * reserve back.  Returns 1 when one was shed, 0 when none was waiting,
+ * -1 when there was no reserve or accept failed otherwise.
+ */
+int	net_shed(int lfd, int *reserve, void (*turn_away)(int fd, void *arg),
+	    void *arg);
+
 /* Formats a peer address into host (and port); returns 0 or -1. */
 int	net_peer(int fd, char *host, size_t hostsize, unsigned *port);
 
