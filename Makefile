@@ -63,9 +63,9 @@ LIBSO =		$(BUILD)/lib/libpipevisor.so
 PCFILE =	$(BUILD)/lib/pkgconfig/pipevisor.pc
 HEADER =	$(BUILD)/include/pipevisor.h
 MANPAGES :=	$(sort $(wildcard man/*.[1-8]))
-SCRIPTS :=	$(wildcard scripts/*) .ci/run tests/eintr-compare
+SCRIPTS :=	$(wildcard scripts/*) .ci/run tests/eintr-compare tests/analyze
 
-.PHONY: all deps check unit bats lint demo bench sanitize fuzz eintr \
+.PHONY: all deps check unit bats lint analyze demo bench sanitize fuzz eintr \
 	install uninstall clean
 
 all: $(BUILD)/bin/pipevisor $(FILTERS) $(PVCHAT) $(LIBA) $(LIBSO) \
@@ -128,7 +128,7 @@ $(BUILD)/tests/bin/%: $(BUILD)/obj/tests/helpers/%.o
 # check: install what is missing, build warning-free, run every suite.
 check: deps
 	$(MAKE) WERROR=1 all
-	$(MAKE) unit bats eintr lint
+	$(MAKE) unit bats eintr lint analyze
 
 deps:
 	@sh scripts/install-deps
@@ -143,6 +143,10 @@ lint:
 	$(if $(MANPAGES),mandoc -Tlint -Wwarning $(MANPAGES))
 	shellcheck -s sh $(SCRIPTS) tests/run-unit
 	@echo "lint: clean"
+
+# gcc -fanalyzer and clang-tidy on signal handlers (RELIABILITY.md item 4).
+analyze:
+	@sh tests/analyze
 
 demo: deps
 	$(MAKE) all

@@ -451,6 +451,36 @@ is_pipevisor() {
 	wait_for 2 no_sleep_left
 }
 
+@test "signals: TERM after a random 0-20 ms is never lost (RELIABILITY 3)" {
+	local i pid
+	for i in $(seq 1 150); do
+		"$PIPEVISOR" run "sleep $MARK" 3>&- &
+		pid=$!
+		wait_for 5 is_pipevisor "$pid"
+		sleep "0.0$((RANDOM % 21))" 2>/dev/null || sleep 0.02
+		kill -TERM "$pid"
+		run timeout 3 bash -c "while kill -0 $pid 2>/dev/null; do sleep 0.005; done"
+		assert_success
+	done
+	wait_for 2 no_sleep_left
+}
+
+@test "setpgid race: 200 start-then-kill cycles leave no orphan (item 22)" {
+	local i
+	for i in $(seq 1 200); do
+		"$PIPEVISOR" run -t 0.001 -k 0.001 "sleep $MARK | sleep $MARK" \
+		    3>&- || true
+	done
+	wait_for 5 no_sleep_left
+}
+
+@test "deadlock: a stage filling stderr while fed 1 MiB ends (item 15)" {
+	run timeout 10 bash -c "head -c 1048576 /dev/zero | '$PIPEVISOR' run \
+	    \"sh -c 'head -c 1048576 /dev/zero >&2; cat'\" 2>/dev/null | wc -c"
+	assert_success
+	assert_output 1048576
+}
+
 @test "reaping: 50 stages exiting at once are all reaped" {
 	local spec i
 	spec="true"
