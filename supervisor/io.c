@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -356,31 +357,56 @@ pv_stdio_ensure(void)
 	return 0;
 }
 
-/* The write function of the stream pv_stderr_lines installs. */
+/* The write function of the streams pv_stderr_lines and pv_stdout_retry make. */
 static ssize_t
-io_stderr_write(void *cookie, const char *buf, size_t n)
+io_retry_write(void *cookie, const char *buf, size_t n)
 {
-	(void)cookie;
-	return pv_write_all(STDERR_FILENO, buf, n);
+	return pv_write_all((int)(intptr_t)cookie, buf, n);
+}
+
+/* Returns a stream writing to fd through pv_write_all, buffered as mode. */
+static FILE *
+io_retry_stream(int fd, int mode)
+{
+	static const cookie_io_functions_t fns = {
+		.write = io_retry_write,
+	};
+	FILE *fp;
+
+	if ((fp = fopencookie((void *)(intptr_t)fd, "w", fns)) == NULL)
+		return NULL;
+	if (setvbuf(fp, NULL, mode, BUFSIZ) != 0) {
+		fclose(fp);
+		return NULL;
+	}
+	return fp;
 }
 
 /* Makes stderr line-buffered and EINTR-safe. */
 int
 pv_stderr_lines(void)
 {
-	static const cookie_io_functions_t fns = {
-		.write = io_stderr_write,
-	};
 	FILE *fp;
 
-	if ((fp = fopencookie(NULL, "w", fns)) == NULL)
+	if ((fp = io_retry_stream(STDERR_FILENO, _IOLBF)) == NULL)
 		return -1;
-	if (setvbuf(fp, NULL, _IOLBF, BUFSIZ) != 0) {
-		fclose(fp);
-		return -1;
-	}
 	fflush(stderr);
 	/* The old FILE stays open: closing it would close fd 2. */
 	stderr = fp;
+	return 0;
+}
+
+/* Makes stdout EINTR-safe: line-buffered on a terminal, else fully. */
+int
+pv_stdout_retry(void)
+{
+	FILE *fp;
+
+	fp = io_retry_stream(STDOUT_FILENO, isatty(STDOUT_FILENO) ? _IOLBF :
+	    _IOFBF);
+	if (fp == NULL)
+		return -1;
+	fflush(stdout);
+	stdout = fp;
 	return 0;
 }

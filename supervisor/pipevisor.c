@@ -69,8 +69,8 @@ main(int argc, char *argv[])
 {
 	if (pv_stdio_ensure() == -1)
 		err(RUN_EXIT_ERROR, "cannot open /dev/null");
-	if (pv_stderr_lines() == -1)
-		err(RUN_EXIT_ERROR, "cannot set up stderr");
+	if (pv_stderr_lines() == -1 || pv_stdout_retry() == -1)
+		err(RUN_EXIT_ERROR, "cannot set up stdout and stderr");
 	if (pv_sig_init() == -1)
 		err(RUN_EXIT_ERROR, "cannot set up signals");
 	/* Lets `up` name each process's role in ps (libbsd). */

@@ -158,6 +158,13 @@ int	pv_stdio_ensure(void);
  */
 int	pv_stderr_lines(void);
 
+/*
+ * Replaces stdout likewise (line-buffered on a terminal, fully buffered
+ * otherwise), so no output is dropped by an EINTR or short write.
+ * Returns 0 or -1 with errno; stdout is unchanged on failure.
+ */
+int	pv_stdout_retry(void);
+
 /* ------------------------------------------------------------------ */
 /* Visible text (vis.c)                                               */
 /* ------------------------------------------------------------------ */
