@@ -536,8 +536,13 @@ service_credentials(struct service *svc)
 		errno = EPERM;
 		return -1;
 	}
+	/* NSS reads files; a read interrupted by a signal is retried. */
 	if (d->user != NULL) {
-		if ((pw = getpwnam(d->user)) == NULL) {
+		do {
+			errno = 0;
+			pw = getpwnam(d->user);
+		} while (pw == NULL && errno == EINTR);
+		if (pw == NULL) {
 			service_log(svc, "no user '%s'", d->user);
 			errno = ENOENT;
 			return -1;
@@ -546,7 +551,11 @@ service_credentials(struct service *svc)
 		gid = pw->pw_gid;
 	}
 	if (d->group != NULL) {
-		if ((gr = getgrnam(d->group)) == NULL) {
+		do {
+			errno = 0;
+			gr = getgrnam(d->group);
+		} while (gr == NULL && errno == EINTR);
+		if (gr == NULL) {
 			service_log(svc, "no group '%s'", d->group);
 			errno = ENOENT;
 			return -1;

@@ -461,6 +461,8 @@ shm_list() {
 
 @test "pid 1: in a new pid namespace TERM gives a clean exit (item 28)" {
 	command -v unshare >/dev/null || skip "unshare not installed"
+	# A tracer (tests/eintr-compare) cannot follow pid 1 of a namespace.
+	[ -z "${PV_PIPEVISOR:-}" ] || skip "pipevisor runs under a wrapper"
 	unshare --pid --fork --mount-proc true 2>/dev/null ||
 	    skip "no permission for pid namespaces"
 	cat > pipevisor.conf <<-EOF
@@ -622,7 +624,8 @@ shm_list() {
 	EOF
 	start_up
 	wait_for 10 test -e chatty.log.2
-	wait_for 5 grep -q "line 399" chatty.log
+	# the last write may itself rotate: line 399 is in .1 or the file
+	wait_for 5 sh -c 'cat chatty.log.1 chatty.log | grep -q "line 399"'
 	assert_file_exists chatty.log.1
 	assert_file_not_exists chatty.log.3
 	[ "$(stat -c %s chatty.log.1)" -ge 4096 ]
