@@ -920,9 +920,14 @@ pipevisor_up(int argc, char *argv[])
 		if (up.logfd == -1)
 			err(UP_EXIT_FAIL, "up: log %s", up.conf->log);
 	}
-	if (subreaper || up.conf->subreaper || getpid() == 1)
-		if (prctl(PR_SET_CHILD_SUBREAPER, 1) == -1)
-			warn("up: cannot become a child subreaper");
+	/*
+	 * Always a child subreaper: what a service leaves outside its process
+	 * group becomes our child, to be reaped and, at the service's exit,
+	 * killed (service.c).  --subreaper and subreaper = yes say so too.
+	 */
+	(void)subreaper;
+	if (prctl(PR_SET_CHILD_SUBREAPER, 1) == -1)
+		warn("up: cannot become a child subreaper");
 
 	if ((up.loop = pv_loop_new()) == NULL)
 		err(UP_EXIT_FAIL, "up");
@@ -991,6 +996,8 @@ pipevisor_up(int argc, char *argv[])
 	for (i = 0; i < up.nsvcs; i++)
 		service_free(up.svcs[i]);
 	free(up.svcs);
+	up.svcs = NULL;
+	up.nsvcs = 0;	/* up_reap_orphans must not look at freed services */
 	up_reap_orphans(&up);
 	http_stop(up.http);
 	pv_loop_del_fd(up.loop, up.ctlfd);

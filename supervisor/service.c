@@ -406,48 +406,95 @@ env_has(const char *env, size_t len, const char *var)
 	return 0;
 }
 
+/* True if process pid carries both markers (the service's and ours). */
+static int
+service_marked(pid_t pid, const char *me, const char *sup, char *env,
+    size_t cap)
+{
+	char path[64];
+	ssize_t r;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%ld/environ", (long)pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return 0;
+	r = pv_read(fd, env, cap);
+	close(fd);
+	return r > 0 && env_has(env, (size_t)r, me) &&
+	    env_has(env, (size_t)r, sup);
+}
+
 /*
- * Kills what is left of the service after its process group is gone:
- * descendants that left the group (setsid, a double fork) still carry
- * PIPEVISOR_SERVICE and PIPEVISOR_SUPERVISOR in their environment, as
- * systemd's control group would hold them.  Best effort: a process that
- * rewrote its environment escapes.  Returns how many were killed.
+ * Kills the marked processes among the supervisor's children (all = 0)
+ * or among every process (all = 1).  Returns how many were killed.
  */
 static int
-service_kill_leftovers(struct service *svc)
+service_kill_marked(struct service *svc, int all, char *env, size_t cap)
 {
-	char me[BOARD_NAMELEN + 32], sup[64], path[64], *env;
+	char me[BOARD_NAMELEN + 32], sup[64], path[64], buf[4096], *p, *end;
 	struct dirent *de;
 	DIR *d;
 	ssize_t r;
-	size_t cap = 64 * 1024;
 	pid_t pid, self = getpid();
 	int fd, killed = 0;
 
 	snprintf(me, sizeof(me), "PIPEVISOR_SERVICE=%s", svc->def->name);
 	snprintf(sup, sizeof(sup), "PIPEVISOR_SUPERVISOR=%s",
 	    svc->env->marker);
+	if (!all) {
+		snprintf(path, sizeof(path), "/proc/self/task/%ld/children",
+		    (long)self);
+		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+			return service_kill_marked(svc, 1, env, cap);
+		r = pv_read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		buf[r > 0 ? r : 0] = '\0';
+		for (p = buf; ; p = end) {
+			pid = (pid_t)strtol(p, &end, 10);
+			if (end == p)
+				break;
+			if (pid > 1 && service_marked(pid, me, sup, env, cap) &&
+			    kill(pid, SIGKILL) == 0)
+				killed++;
+		}
+		return killed;
+	}
 	if ((d = opendir("/proc")) == NULL)
 		return 0;
-	if ((env = malloc(cap)) == NULL) {
-		closedir(d);
-		return 0;
-	}
 	while ((de = readdir(d)) != NULL) {
 		pid = (pid_t)strtol(de->d_name, NULL, 10);
-		if (pid <= 1 || pid == self)
-			continue;
-		snprintf(path, sizeof(path), "/proc/%ld/environ", (long)pid);
-		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
-			continue;
-		r = pv_read(fd, env, cap);
-		close(fd);
-		if (r > 0 && env_has(env, (size_t)r, me) &&
-		    env_has(env, (size_t)r, sup) && kill(pid, SIGKILL) == 0)
+		if (pid > 1 && pid != self &&
+		    service_marked(pid, me, sup, env, cap) &&
+		    kill(pid, SIGKILL) == 0)
 			killed++;
 	}
-	free(env);
 	closedir(d);
+	return killed;
+}
+
+/*
+ * Kills what is left of the service after its process group is gone:
+ * descendants that left the group (setsid, a double fork) still carry
+ * PIPEVISOR_SERVICE and PIPEVISOR_SUPERVISOR in their environment, as
+ * systemd's control group would hold them.  The supervisor is a child
+ * subreaper, so once the stages are gone such orphans are its children:
+ * one read of its children list finds them, and only when some were
+ * found is all of /proc searched for deeper ones.  Best effort: a
+ * process that rewrote its environment escapes.
+ */
+static int
+service_kill_leftovers(struct service *svc)
+{
+	size_t cap = 64 * 1024;
+	char *env;
+	int killed;
+
+	if ((env = malloc(cap)) == NULL)
+		return 0;
+	killed = service_kill_marked(svc, 0, env, cap);
+	if (killed > 0)
+		killed += service_kill_marked(svc, 1, env, cap);
+	free(env);
 	if (killed > 0)
 		service_log(svc, "killed %d processes left behind outside "
 		    "its process group", killed);

@@ -634,3 +634,19 @@ shm_list() {
 	run sh -c 'cat chatty.log.2 chatty.log.1 chatty.log | tail -n 1'
 	assert_output "line 399 0123456789012345678901234567890123456789"
 }
+
+@test "stop: a clean stop with orphans around exits 0 (no crash at exit)" {
+	cat > pipevisor.conf <<-EOF
+	[service forker]
+	command = sh -c '(setsid sleep $MARK &); (sleep 0.1 &); exec sleep $MARK'
+	EOF
+	start_up
+	wait_for 5 count_sleeps 2
+	kill -TERM "$SUP"
+	local st=0
+	wait "$SUP" || st=$?
+	assert_equal "$st" 0
+	SUP=
+	wait_for 2 no_mark_left
+	assert_file_not_exists run/up.pid
+}
