@@ -17,11 +17,12 @@
  * log lines otherwise.  At end of input it prints a summary line.
  *
  * Signals: SIGINT and SIGTERM are caught through the library's signal
- * module; they are blocked and let in only while meter waits in ppoll (or,
- * on the read-and-write path, in a write), and at least every 50 ms while
- * data streams.  On either, meter prints the summary and dies of the same
- * signal (status 128+N).  SIGPIPE is ignored: a closed output ends meter
- * with one message and status 1.
+ * module, unless they were ignored when meter started; they are blocked
+ * and let in only while meter waits in ppoll (or, on the read-and-write
+ * path, in a write), and at least every 50 ms while data streams.  On
+ * either, meter prints the summary and dies of the same signal (status
+ * 128+N).  SIGPIPE is ignored: a closed output ends meter with one
+ * message and status 1.
  */
 #include <sys/types.h>
 #include <sys/stat.h>
@@ -59,6 +60,7 @@ struct meter {
 	unsigned long long last_bytes, last_newlines;
 	int		 last_nl;	/* the last byte seen was a newline */
 	int		 tty;		/* stderr is a terminal */
+	int		 in_file;	/* stdin never blocks (a file) */
 	size_t		 shown;		/* length of the progress line shown */
 	char		*buf;
 	size_t		 bufsize;
@@ -352,6 +354,12 @@ meter_copy(struct meter *m)
 
 	for (;;) {
 		meter_tick(m);
+		/*
+		 * A terminal or a socket may keep read waiting: wait in
+		 * ppoll instead, where signals and reports get through.
+		 */
+		if (!m->in_file)
+			meter_wait(m, STDIN_FILENO, POLLIN);
 		r = read(STDIN_FILENO, m->buf, COPY_SIZE);
 		if (r == -1) {
 			if (errno == EINTR)
@@ -472,6 +480,36 @@ meter_is_pipe(int fd)
 	return fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode);
 }
 
+/*
+ * Catches signo through the signal module, unless it was ignored when
+ * meter started: an inherited ignore (nohup, a script's background job)
+ * is the caller's wish and is kept, as a shell filter should.
+ */
+static int
+meter_catch(int signo)
+{
+	struct sigaction sa;
+
+	if (sigaction(signo, NULL, &sa) == 0 && sa.sa_handler == SIG_IGN)
+		return 0;
+	return pv_sig_catch(signo);
+}
+
+/*
+ * Occupies closed standard fds with /dev/null opened the wrong way round,
+ * so that no later open or pipe lands on them and any use still fails.
+ */
+static void
+meter_guard_fds(void)
+{
+	int fd;
+
+	for (fd = 0; fd <= 2; fd++)
+		if (fcntl(fd, F_GETFD) == -1 && errno == EBADF &&
+		    open("/dev/null", fd == 0 ? O_WRONLY : O_RDONLY) == -1)
+			err(1, "/dev/null");
+}
+
 /* Parses the options and meters standard input to standard output. */
 int
 main(int argc, char *argv[])
@@ -482,6 +520,7 @@ main(int argc, char *argv[])
 		{ NULL,		0,		NULL,	0 }
 	};
 	struct meter m;
+	struct stat st;
 	int ch, size;
 
 	memset(&m, 0, sizeof(m));
@@ -512,10 +551,13 @@ main(int argc, char *argv[])
 		warnx("unexpected argument: %s", argv[optind]);
 		usage(2);
 	}
-	if (pv_sig_init() == -1 || pv_sig_catch(SIGINT) == -1 ||
-	    pv_sig_catch(SIGTERM) == -1)
+	meter_guard_fds();
+	if (pv_sig_init() == -1 || meter_catch(SIGINT) == -1 ||
+	    meter_catch(SIGTERM) == -1)
 		err(1, "signals");
 	m.tty = isatty(STDERR_FILENO);
+	m.in_file = fstat(STDIN_FILENO, &st) == 0 &&
+	    (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode));
 	pv_now(&m.start);
 	m.last_report = m.next_sigcheck = m.start;
 	m.next_report = pv_ts_add(m.start, m.interval);

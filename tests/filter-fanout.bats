@@ -236,3 +236,10 @@ size_at_least() {
 	assert_equal "$status" 1
 	assert_equal "$stderr" "fanout: stdout: No space left on device"
 }
+
+@test "fanout: a closed stdout is an error; no destination takes its place" {
+	run --separate-stderr bash -c 'seq 3 | "$0" a >&-' "$FANOUT"
+	assert_equal "$status" 1
+	assert_equal "$stderr" "fanout: stdout: Bad file descriptor"
+	assert_equal "$(cat a)" ""
+}

@@ -43,11 +43,9 @@ summary_re() {
 	echo "^meter: total [0-9]+\.[0-9]s $(stat -c %s "$1") bytes $(lines_of "$1") lines $RATE\$"
 }
 
-# stalled PID: PID has read data (more than the dynamic loader's few KB)
-# and now sleeps in a poll or a pipe write.
-stalled() {
-	[ "$(awk '/^rchar:/ { print $2 }' "/proc/$1/io")" -gt 32768 ] &&
-	    grep -qE 'poll|pipe_write' "/proc/$1/wchan"
+# in_state PID REGEX: PID sleeps in a kernel function matching REGEX.
+in_state() {
+	grep -qE "$2" "/proc/$1/wchan"
 }
 
 @test "meter: --help prints the usage on stdout and exits 0" {
@@ -134,7 +132,8 @@ stalled() {
 	PIDS="$PIDS $pid"
 	exec 5> in
 	echo a >&5
-	wait_for 5 grep -qE "^meter: [0-9.]+s 2 bytes 1 lines $RATE\$" err
+	wait_for 10 grep -qE "^meter: [0-9.]+s 2 bytes 1 lines $RATE\$" err ||
+	    { cat err; false; }
 	exec 5>&-
 	reap "$pid"
 	assert_equal "$WST" 0
@@ -154,7 +153,8 @@ stalled() {
 }
 
 @test "meter: on a terminal the progress line is rewritten with CR" {
-	command -v script >/dev/null || skip "script(1) is not installed"
+	script -qec true /dev/null < /dev/null > /dev/null 2>&1 ||
+	    skip "script(1) cannot make a pseudo-terminal here"
 	script -qec "{ echo a; sleep 0.5; echo b; } | $METER -i 100ms > /dev/null" \
 	    /dev/null < /dev/null > tty
 	grep -q $'\rmeter: [0-9.]*s ' tty
@@ -162,6 +162,27 @@ stalled() {
 	# The progress lines share one terminal line: only the summary
 	# ends with a newline.
 	assert_equal "$(tr -cd '\n' < tty | wc -c)" 1
+}
+
+@test "meter: reading a terminal, reports and SIGTERM still get through" {
+	script -qec true /dev/null < /dev/null > /dev/null 2>&1 ||
+	    skip "script(1) cannot make a pseudo-terminal here"
+	mkfifo keyboard
+	exec 5<> keyboard
+	# meter's stdin is a pseudo-terminal on which nobody types.
+	script -qec "exec $METER -i 100ms > out 2> err" /dev/null \
+	    < keyboard > /dev/null 3>&- &
+	local spid=$! mpid
+	PIDS="$PIDS $spid"
+	wait_for 5 grep -q '^meter: [0-9.]*s 0 bytes 0 lines' err
+	mpid=$(pgrep -P "$spid")
+	PIDS="$PIDS $mpid"
+	[[ "$(readlink "/proc/$mpid/fd/0")" == /dev/pts/* ]]
+	kill -TERM "$mpid"
+	reap "$spid"
+	exec 5>&-
+	assert_equal "$WST" 143
+	assert_regex "$(tail -n 1 err)" "^meter: total [0-9.]+s 0 bytes 0 lines "
 }
 
 @test "meter: SIGTERM prints the summary, then it dies of TERM (143)" {
@@ -181,7 +202,8 @@ stalled() {
 
 @test "meter: SIGINT prints the summary, then it dies of INT (130)" {
 	mkfifo in
-	"$METER" -i 0 < in > out 2> err 3>&- &
+	# A script's background job starts with INT ignored: undo that.
+	env --default-signal=INT "$METER" -i 0 < in > out 2> err 3>&- &
 	local pid=$!
 	PIDS="$PIDS $pid"
 	exec 5> in
@@ -194,18 +216,46 @@ stalled() {
 	assert_regex "$(cat err)" "^meter: total [0-9.]+s 4 bytes 2 lines "
 }
 
-@test "meter: SIGTERM works while the output is stalled (pipe input)" {
-	mkfifo of
-	exec 4<> of
-	head -c 100000000 /dev/zero 3>&- | "$METER" -i 0 > of 2> err 3>&- &
+@test "meter: a signal ignored when it started stays ignored" {
+	mkfifo in
+	# As a script's background job: INT ignored; TERM ignored as well.
+	bash -c 'trap "" TERM; exec "$0" -i 0' "$METER" < in > out 2> err \
+	    3>&- &
 	local pid=$!
 	PIDS="$PIDS $pid"
-	wait_for 10 stalled "$pid"
+	exec 5> in
+	echo one >&5
+	wait_for 5 grep -qx one out
+	kill -TERM "$pid"
+	kill -INT "$pid"
+	# Still there: it passes the next line and ends at end of input.
+	echo two >&5
+	wait_for 5 grep -qx two out
+	exec 5>&-
+	reap "$pid"
+	assert_equal "$WST" 0
+	assert_regex "$(cat err)" "^meter: total [0-9.]+s 8 bytes 2 lines "
+}
+
+@test "meter: SIGTERM works while the output is stalled (pipe input)" {
+	mkfifo in of
+	exec 4<> of
+	head -c 100000000 /dev/zero > in 3>&- &
+	local hpid=$!
+	PIDS="$PIDS $hpid"
+	"$METER" -i 0 < in > of 2> err 3>&- &
+	local pid=$!
+	PIDS="$PIDS $pid"
+	# The writer is stuck on a full input pipe, so meter has stopped
+	# reading: its output is stalled, and it waits in ppoll.
+	wait_for 10 in_state "$hpid" pipe_write
+	wait_for 10 in_state "$pid" poll
 	kill -TERM "$pid"
 	reap "$pid"
 	exec 4<&-
 	assert_equal "$WST" 143
 	assert_regex "$(cat err)" "^meter: total [0-9.]+s [0-9]+ bytes 1 lines "
+	[ "$(awk '{ print $4 }' err)" -gt 0 ]
 }
 
 @test "meter: SIGTERM works while a write is blocked (file input)" {
@@ -215,12 +265,14 @@ stalled() {
 	"$METER" -i 0 < in > of 2> err 3>&- &
 	local pid=$!
 	PIDS="$PIDS $pid"
-	wait_for 10 stalled "$pid"
+	# Reading a file never waits: the only wait is the blocked write.
+	wait_for 10 in_state "$pid" pipe_write
 	kill -TERM "$pid"
 	reap "$pid"
 	exec 4<&-
 	assert_equal "$WST" 143
 	assert_regex "$(cat err)" "^meter: total [0-9.]+s [0-9]+ bytes 1 lines "
+	[ "$(awk '{ print $4 }' err)" -gt 0 ]
 }
 
 @test "meter: a closed output is status 1 and one message (both paths)" {
@@ -245,4 +297,17 @@ stalled() {
 	run --separate-stderr bash -c 'seq 3 | "$0" -i 0 > /dev/full' "$METER"
 	assert_equal "$status" 1
 	assert_equal "$stderr" "meter: stdout: No space left on device"
+}
+
+@test "meter: a closed stdin or stdout is an error, never reused" {
+	run --separate-stderr bash -c 'seq 3 | "$0" -i 0 >&-' "$METER"
+	assert_equal "$status" 1
+	assert_equal "$stderr" "meter: stdout: Bad file descriptor"
+	seq 3 > in
+	run --separate-stderr bash -c '"$0" -i 0 < in >&-' "$METER"
+	assert_equal "$status" 1
+	assert_equal "$stderr" "meter: stdout: Bad file descriptor"
+	run --separate-stderr bash -c '"$0" -i 0 <&-' "$METER"
+	assert_equal "$status" 1
+	assert_equal "$stderr" "meter: stdin: Bad file descriptor"
 }

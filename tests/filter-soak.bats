@@ -247,7 +247,8 @@ can_strace() {
 soak_killed_while_reading() {
 	seq 3 > f
 	mkfifo in
-	"$SOAK" f < in 2> err 3>&- &
+	# A script's background job starts with INT and QUIT ignored.
+	env --default-signal=INT,QUIT "$SOAK" f < in 2> err 3>&- &
 	local pid=$!
 	PIDS="$PIDS $pid"
 	exec 5> in
@@ -280,6 +281,26 @@ soak_killed_while_reading() {
 	soak_killed_while_reading QUIT 131
 }
 
+@test "soak: a signal ignored when it started stays ignored (nohup)" {
+	seq 3 > f
+	mkfifo in
+	bash -c 'trap "" HUP; exec "$0" f' "$SOAK" < in 2> err 3>&- &
+	local pid=$!
+	PIDS="$PIDS $pid"
+	exec 5> in
+	wait_for 5 has_temp
+	echo first >&5
+	kill -HUP "$pid"
+	# INT too: a script's background job starts with it ignored.
+	kill -INT "$pid"
+	echo second >&5
+	exec 5>&-
+	reap "$pid"
+	assert_equal "$WST" 0
+	assert_equal "$(cat f)" "$(printf 'first\nsecond')"
+	assert_equal "$(temps)" ""
+}
+
 @test "soak: a signal just before the rename cancels it (status 143)" {
 	can_strace || skip "strace cannot trace here"
 	seq 3 > f
@@ -302,4 +323,10 @@ soak_killed_while_reading() {
 	assert_equal "$status" 143
 	assert_equal "$(cat f)" "new"
 	assert_equal "$(temps)" ""
+}
+
+@test "soak: a closed stdout is an error; the temporary file is not fd 1" {
+	run --separate-stderr bash -c 'seq 3 | "$0" >&-' "$SOAK"
+	assert_equal "$status" 1
+	assert_equal "$stderr" "soak: stdout: Bad file descriptor"
 }
