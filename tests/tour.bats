@@ -1,0 +1,353 @@
+#!/usr/bin/env bats
+# The guided tour, pipevisor(7): every scripts/demo-* runs without a
+# terminal, under a timeout, and prints what proves its mechanism worked;
+# none leaves a process, FIFO, temporary directory, message queue or
+# shared-memory object behind, also when it is interrupted.
+
+load helpers
+
+setup() {
+	ROOT=$(cd "$BATS_TEST_DIRNAME/.." && pwd)
+	cd "$BATS_TEST_TMPDIR"
+	# The demos make their work directories here, so we can check them.
+	export TMPDIR=$BATS_TEST_TMPDIR
+	export CI=true
+	DEMO=
+}
+
+teardown() {
+	if [ -n "$DEMO" ]; then
+		kill -KILL "$DEMO" 2>/dev/null || true
+	fi
+}
+
+# demo NAME: runs scripts/demo-NAME as make check would, without a
+# terminal and under a timeout.
+demo() {
+	run timeout 30 env BUILD="$PV_BUILD" sh "$ROOT/scripts/demo-$1" \
+	    < /dev/null 3>&-
+}
+
+# nothing_left: no work directory and no process of a demo remains.
+nothing_left() {
+	local left
+	left=$(find "$TMPDIR" -maxdepth 1 -name 'pv-demo-*')
+	[ -z "$left" ] || { echo "left behind: $left" >&2; return 1; }
+	if pgrep -f "$PV_BUILD/demos/|pv-demo-" >&2; then
+		echo "demo processes left behind" >&2
+		return 1
+	fi
+	if pgrep -f '^sleep 9[1-5]$' >&2; then
+		echo "demo sleeps left behind" >&2
+		return 1
+	fi
+	if ls /dev/shm | grep 'pv-demo-' >&2; then
+		echo "shared-memory objects left behind" >&2
+		return 1
+	fi
+}
+
+# queue_exists KEY: ipcs -q lists a queue with KEY.
+queue_exists() {
+	ipcs -q | awk -v k="$1" '$1 == k { f = 1 } END { exit !f }'
+}
+
+# count_matching PATTERN: how many lines of $output match the ERE.
+count_matching() {
+	grep -cE -- "$1" <<<"$output" || true
+}
+
+# has_line PATTERN: some line of $output matches the ERE, which may use
+# back-references (GNU grep; bash's =~ has none).
+has_line() {
+	grep -qE -- "$1" <<<"$output" || {
+		echo "no line matches: $1" >&2
+		return 1
+	}
+}
+
+# gate NAME: puts a NAME first in PATH which, the first time it runs,
+# creates NAME.called and waits (at most 10 s) until NAME.go exists
+# before running the real NAME: the demo is held right there, so a
+# signal can be sent to it at a known point.
+gate() {
+	local real
+	real=$(command -v "$1")
+	mkdir -p gate
+	cat > "gate/$1" <<-EOF
+	#!/bin/sh
+	if [ ! -e "$PWD/$1.called" ]; then
+		: > "$PWD/$1.called"
+		i=0
+		while [ ! -e "$PWD/$1.go" ] && [ \$i -lt 500 ]; do
+			sleep 0.02
+			i=\$((i + 1))
+		done
+	fi
+	exec "$real" "\$@"
+	EOF
+	chmod +x "gate/$1"
+	PATH=$PWD/gate:$PATH
+}
+
+@test "tour: the programs are built and pipevisor(7) is lint-clean" {
+	local d
+	for d in critical alarmsleep zombie prompt pipejoin pipecap fifo msgq \
+	    shm udpecho; do
+		assert_file_executable "$PV_BUILD/demos/$d"
+	done
+	run mandoc -Tlint -Wwarning "$ROOT/man/pipevisor.7"
+	assert_success
+	assert_output ''
+}
+
+@test "demo-signals: caught, ignored, held off, lost wakeup, groups, zombies, SIG_IGN" {
+	demo signals
+	assert_success
+	# Caught, ignored, default.
+	if [ -x "$PV_FILTERS/sigshow" ]; then
+		assert_line --regexp '^USR1 10 from pid [0-9]+ uid [0-9]+$'
+		assert_line --partial 'ignored: no USR1 line'
+		assert_line --partial 'default: sigshow died, exit status 138'
+	fi
+	# A torn record, then a whole one with SIGINT pending meanwhile.
+	assert_line -- '-> the record holds: begin (no end: torn)'
+	assert_line --regexp '^ShdPnd:	0000000000000002$'
+	assert_line --regexp '^SigBlk:	0000000000000006$'
+	assert_line -- '-> critical died of the SIGINT only now, exit status 130'
+	assert_line -- '-> the record holds: begin end (whole)'
+	# Temporary files on HUP.
+	if [ -x "$PV_FILTERS/soak" ]; then
+		assert_line -- '-> data.tmp is left over'
+		assert_line --regexp '^\.data\.soak-'
+		assert_line --partial 'soak died, exit status 129'
+		assert_line -- '-> no temporary file; data is still: cherry apple banana '
+		assert_line -- '-> data is now: apple banana cherry '
+	fi
+	# alarm + pause: the lost wakeup hangs until the timeout; the fix wakes.
+	assert_line -- '-> exit status 124: the sleep of 200 ms never ended by itself'
+	assert_line --partial 'SIGALRM is blocked, so it is pending, not lost'
+	[ "$(count_matching '^alarmsleep: asked for 200 ms, woke after')" -eq 2 ]
+	# Process groups.
+	assert_line -- '-> the sleeps survive, reparented: nobody will stop them'
+	assert_line -- '-> the whole group is gone'
+	assert_line --partial 'pipevisor exit status 143 (128 + 15)'
+	# Coalesced SIGCHLD: 19 zombies, then none; a zombie reaped by up.
+	assert_line 'zombie: the SIGCHLD handler ran 1 time(s): standard signals do not queue'
+	assert_line 'zombie: it reaped 1 with one waitpid per signal: 19 zombie(s) left'
+	assert_line '19'
+	assert_line 'zombie: it reaped 20 with a waitpid(WNOHANG) loop: 0 zombie(s) left'
+	assert_line --regexp '^ *[0-9]+ +[0-9]+ Z +zombie$'
+	assert_line -- '-> neither exists any more: the supervisor reaped both'
+	# SIG_IGN survives exec through sh and run, not through up.
+	[ "$(count_matching '^SigIgn:	0000000000000002$')" -eq 2 ]
+	[ "$(count_matching '^SigIgn:	0000000000000000$')" -eq 1 ]
+	if [ -x "$PV_FILTERS/sigshow" ]; then
+		assert_line 'SigIgn: 0000000000000002 INT'
+	fi
+	assert_line --regexp '^-> sleep [0-9]+ is still running: SIGTERM'
+	assert_line -- '-> pipevisor up exit status 0'
+	nothing_left
+}
+
+@test "demo-setjmp: SIGINT back to the prompt, and why only from a read" {
+	demo setjmp
+	assert_success
+	assert_line '> hello wor^C'
+	assert_line '  (discarded "hello wor": back to the prompt)'
+	assert_line '  you said "hello world" (pool: 7 free, list holds 7)'
+	assert_line '  (^C at an empty prompt: bye)'
+	# The jump from anywhere breaks the allocator; the window does not.
+	assert_line --partial 'half-updated: its count says 8 free blocks, its list holds 7'
+	assert_line -- '-> prompt exit status 1'
+	assert_line '  you said "hello" (pool: 7 free, list holds 7)'
+	assert_line '  (a SIGINT came meanwhile: blocked, it waits for the next read)'
+	# longjmp leaves SIGINT blocked for good.
+	assert_line --partial 'after longjmp, SigBlk is 0000000000000002'
+	assert_line '  (a SIGINT is still pending: it was never delivered)'
+	nothing_left
+}
+
+@test "demo-pipes: by hand and by run, a leaked write end, capacity, SIGPIPE" {
+	local i shell_fds stage_fds
+	demo pipes
+	assert_success
+	assert_line '3'
+	assert_line --regexp '^pipejoin: wc \(pid [0-9]+\): exit 0$'
+	assert_line --regexp '^    2 +[0-9]+  exit 0 .*wc -l$'
+	assert_line -- '-> exit status 124: wc waited for an end of file that never came'
+	# fd 7 reaches the shell's command, not pipevisor's stage.
+	for i in "${!lines[@]}"; do
+		case ${lines[$i]} in
+		'$ exec 7< /dev/null'*) shell_fds=${lines[$((i + 1))]} ;;
+		'$ pipevisor run '\''find'*) stage_fds=${lines[$((i + 1))]} ;;
+		esac
+	done
+	[[ " $shell_fds " == *" 7 "* ]]
+	[[ " $stage_fds " != *" 7 "* ]]
+	[[ $stage_fds == "0 1 2 "* ]]
+	assert_line 'pipecap: capacity (F_GETPIPE_SZ): 65536 bytes'
+	assert_line --partial 'non-blocking writes took 65536 bytes, then EAGAIN'
+	assert_line 'pipecap: capacity (F_GETPIPE_SZ): 4096 bytes'
+	assert_line --regexp '^ *[0-9]+ S +[a-z_]*pipe_write +yes$'
+	assert_line --regexp 'signal PIPE +[0-9.]+s  yes$'
+	assert_line 'yes: standard output: Broken pipe'
+	assert_line --regexp '^    1 +[0-9]+  exit 1 +[0-9.]+s  yes$'
+	nothing_left
+}
+
+@test "demo-fifos: rendezvous, ENXIO, the EOF spin, fanout, client/server" {
+	local spin quiet
+	demo fifos
+	assert_success
+	assert_line --regexp '^ *[0-9]+ S +wait_for_partner +cat f$'
+	assert_line -- '-> cat opened, read and printed: hello'
+	assert_line -- "-> exit status 124: tee never got past open()"
+	assert_line 'fifo: open(O_WRONLY|O_NONBLOCK) with no reader: ENXIO (No such device or address)'
+	assert_line --regexp '^fifo: open\(O_WRONLY\|O_NONBLOCK\) now that a reader exists: fd [0-9]+$'
+	# Read-only: a storm of wakeups; read-write: one, for the data.
+	spin=$(sed -n 's/.*poll() woke the server \([0-9]*\) times.*/\1/p' <<<"$output" | head -n 1)
+	quiet=$(sed -n 's/.*poll() woke the server \([0-9]*\) times.*/\1/p' <<<"$output" | tail -n 1)
+	[ "$spin" -gt 1000 ]
+	[ "$quiet" -eq 1 ]
+	if [ -x "$PV_FILTERS/fanout" ]; then
+		assert_line -- '-> a.out holds: 1 2 3 '
+	fi
+	has_line '^fifo: client ([0-9]+) got: reply to \1: HELLO FROM ONE$'
+	has_line '^fifo: client ([0-9]+) got: reply to \1: HELLO FROM TWO$'
+	assert_line --regexp '^fifo: client [0-9]+: no server: chat/lobby: nobody reads it \(ENXIO\)$'
+	assert_line --partial 'chat/lobby is stale (nobody reads it, ENXIO): replacing it'
+	assert_line --partial 'a live server reads it; refusing to start'
+	has_line '^fifo: client ([0-9]+) got: reply to \1: BACK AGAIN$'
+	assert_line 'fifo: server: SIGTERM: removed chat/lobby, bye'
+	nothing_left
+}
+
+@test "demo-msgq: replies by mtype = pid, ipcs, the shared-type mistake, removal" {
+	local key
+	demo msgq
+	assert_success
+	key=$(sed -n 's/.* key \(0x[0-9a-f]*\) .*/\1/p' <<<"$output" | head -n 1)
+	[ -n "$key" ]
+	assert_line --regexp "^$key +[0-9]+ +[a-z0-9_]+ +600 "
+	has_line '^msgq: client ([0-9]+) asked "from A", got mtype \1: REPLY TO \1: FROM A$'
+	has_line '^msgq: client ([0-9]+) asked "from B", got mtype \1: REPLY TO \1: FROM B$'
+	has_line '^msgq: client ([0-9]+) asked "from D", got mtype \1: REPLY TO \1: FROM D$'
+	# The stale reply waits in the queue: one message.
+	assert_line --regexp "^$key +[0-9]+ +[a-z0-9_]+ +600 +[0-9]+ +1 *$"
+	assert_line --regexp '^msgq: server: SIGTERM: queue [0-9]+ removed$'
+	# One reply type for all: D gets C's answer.
+	assert_line --regexp '^msgq: client [0-9]+ asked "from D", got mtype 2: REPLY TO [0-9]+: FROM C$'
+	assert_line --partial 'pipevisor run exit status 137'
+	assert_line --regexp "a queue with key $key exists already"
+	assert_line -- '-> the queue is gone'
+	run queue_exists "$key"
+	assert_failure
+	nothing_left
+}
+
+@test "demo-shm: writer and reader, lost updates, the status board" {
+	local board
+	demo shm
+	assert_success
+	assert_line --regexp '^shm: reader got "entry 1 from pid [0-9]+"$'
+	assert_line --regexp '^shm: reader got "entry 4 from pid [0-9]+"$'
+	assert_line 'shm: reader saw "end" after 4 entries'
+	assert_line --regexp '^shm: writer removed /dev/shm/pv-demo-[0-9]+-list$'
+	assert_line 'shm: semaphore as a lock: 2 processes x 2000 increments = 4000 (0 lost)'
+	assert_line --regexp '^shm: no lock: 2 processes x 2000 increments = [0-9]+ \([0-9]+ lost\)$'
+	assert_line --regexp '^ticker +ready +[0-9]+ '
+	assert_line --regexp '^flaky +fatal +- +- +2 +exit 3$'
+	assert_line --regexp '^-rw------- .* /dev/shm/pipevisor-[0-9]+-up-[0-9a-f]+$'
+	assert_line --partial '"name":"flaky","state":"fatal"'
+	assert_line --partial 'ctl gave up after 1 s (status 124)'
+	assert_line --regexp '^supervisor gone \(stale board\), was pid [0-9]+$'
+	assert_line --partial 'exit status 3; the board is still there'
+	assert_line -- '-> pipevisor up exit status 0'
+	board=$(sed -n 's/^\$ ls -l \(\/dev\/shm\/pipevisor-.*\)$/\1/p' <<<"$output")
+	[ -n "$board" ]
+	assert_file_not_exists "$board"
+	nothing_left
+}
+
+@test "demo-sockets: TCP echo, --max, a web pipeline, UDP echo, unix sockets" {
+	demo sockets
+	assert_success
+	assert_line 'hello'
+	assert_line 'hello again'
+	[ "$(count_matching '^pipevisor: serve: done 127\.0\.0\.1:[0-9]+ status 0$')" -ge 2 ]
+	assert_line 'pipevisor: too many connections'
+	assert_line 'HTTP/1.0 200 OK'
+	assert_line 'you asked for /tour'
+	assert_line 'you asked for /\033[2Jtour'
+	assert_line 'udpecho: client got datagram 3: "three" (5 bytes)'
+	assert_line 'hi'
+	assert_line --regexp '^udpecho: client: ECONNREFUSED: nobody listens on 127\.0\.0\.1:[0-9]+'
+	assert_line 'SHOUT'
+	assert_line 'NEW SERVER'
+	assert_line --partial 'sock: Address already in use'
+	assert_line -- '-> serve exit status 0, and it removed its socket'
+	nothing_left
+}
+
+@test "tour: the whole tour leaves no queue, shared memory, FIFO or process" {
+	local d before_q after_q before_shm after_shm new
+	before_q=$(ipcs -q | awk '$1 ~ /^0x/ { print $1 }' | sort)
+	before_shm=$(ls /dev/shm | sort)
+	for d in signals setjmp pipes fifos msgq shm sockets; do
+		demo "$d"
+		assert_success
+	done
+	after_q=$(ipcs -q | awk '$1 ~ /^0x/ { print $1 }' | sort)
+	after_shm=$(ls /dev/shm | sort)
+	new=$(comm -13 <(echo "$before_q") <(echo "$after_q"))
+	[ -z "$new" ] || { echo "new queues: $new" >&2; return 1; }
+	new=$(comm -13 <(echo "$before_shm") <(echo "$after_shm"))
+	[ -z "$new" ] || { echo "new in /dev/shm: $new" >&2; return 1; }
+	nothing_left
+}
+
+@test "tour: an interrupted demo-msgq still removes its queue" {
+	local key
+	# Hold the demo at its first ipcs, right after its server started.
+	gate ipcs
+	BUILD=$PV_BUILD sh "$ROOT/scripts/demo-msgq" > msgq.out 2>&1 \
+	    < /dev/null 3>&- &
+	DEMO=$!
+	wait_for 10 test -e ipcs.called
+	key=$(sed -n 's/.* key \(0x[0-9a-f]*\) .*/\1/p' msgq.out | head -n 1)
+	[ -n "$key" ]
+	queue_exists "$key"
+	kill -TERM "$DEMO"
+	: > ipcs.go
+	status=0
+	wait "$DEMO" || status=$?
+	assert_equal "$status" 143
+	DEMO=
+	run queue_exists "$key"
+	assert_failure
+	nothing_left
+}
+
+@test "tour: an interrupted demo-shm thaws and stops its supervisor, board removed" {
+	local sup board
+	# Hold the demo while its supervisor is frozen by SIGSTOP.
+	gate timeout
+	BUILD=$PV_BUILD sh "$ROOT/scripts/demo-shm" > shm.out 2>&1 \
+	    < /dev/null 3>&- &
+	DEMO=$!
+	wait_for 10 test -e timeout.called
+	sup=$(sed -n 's/^supervisor pid \([0-9]*\),.*/\1/p' shm.out | head -n 1)
+	board=$(sed -n 's/^\$ ls -l \(\/dev\/shm\/pipevisor-.*\)$/\1/p' shm.out)
+	[ -n "$sup" ] && [ -n "$board" ]
+	assert_file_exists "$board"
+	kill -TERM "$DEMO"
+	: > timeout.go
+	status=0
+	wait "$DEMO" || status=$?
+	assert_equal "$status" 143
+	DEMO=
+	pid_gone "$sup"
+	assert_file_not_exists "$board"
+	nothing_left
+}
