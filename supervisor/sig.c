@@ -15,6 +15,8 @@
  * state pipevisor set for its own use.  The statics below are the state a
  * handler must reach; nothing else in the library keeps global state.
  */
+#include <sys/syscall.h>
+
 #include <errno.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -231,6 +233,29 @@ pv_sig_read(int fd, void *buf, size_t n)
 }
 
 /*
+ * Sets signals 32 and 33 to their default with the raw system call:
+ * glibc's sigaction refuses them (its threads use them), but an ignore
+ * inherited on them (GNU make starts its recipes so) survives exec like
+ * any other.  Async-signal-safe; for a child about to exec.
+ */
+static void
+sig_reset_reserved(void)
+{
+	struct {
+		void		(*handler)(int);
+		unsigned long	 flags;
+		void		(*restorer)(void);
+		unsigned long	 mask;
+	} ksa;
+	int s;
+
+	memset(&ksa, 0, sizeof(ksa));
+	ksa.handler = SIG_DFL;
+	for (s = 32; s < SIGRTMIN; s++)
+		syscall(SYS_rt_sigaction, s, &ksa, NULL, sizeof(ksa.mask));
+}
+
+/*
  * Gives a child between fork and exec the signal state it must start
  * with: in default mode every disposition default, whoever set it; else
  * the inherited one for each signal sig.c changed.
@@ -253,6 +278,7 @@ sig_child_reset(int mode_default, const sigset_t *parent_mask)
 		for (s = 1; s < NSIG; s++)
 			if (SIG_SETTABLE(s))
 				sigaction(s, &dfl, NULL);
+		sig_reset_reserved();
 		sigprocmask(SIG_SETMASK, &empty, NULL);
 		return;
 	}
