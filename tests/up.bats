@@ -576,6 +576,8 @@ shm_list() {
 
 @test "time: a wall-clock jump changes no backoff (RELIABILITY 27)" {
 	command -v faketime >/dev/null || skip "faketime not installed"
+	# faketime is an LD_PRELOAD, and ASan must be the first library.
+	[ -z "${PV_SANITIZED:-}" ] || skip "faketime cannot preload before ASan"
 	cat > pipevisor.conf <<-EOF
 	[service crash]
 	command = sh -c 'echo run >> runs.txt; exit 1'
