@@ -592,6 +592,10 @@ shm_list() {
 	    FAKETIME_NO_CACHE=1 faketime -f "-10d" "$PIPEVISOR" up \
 	    > up.log 2>&1 3>&- &
 	SUP=$!
+	# faketime forks: the supervisor is its child; the pidfile names it,
+	# so teardown stops the supervisor and not just faketime.
+	wait_for 10 test -s run/up.pid
+	SUP=$(cat run/up.pid)
 	wait_for 10 test -s runs.txt
 	echo "+30d" > faketime.rc
 	sleep 1.2 # the measurement window: about 3 runs at 500 ms
