@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "pipevisor.h"
+#include "pv_private.h"
 
 #define READ_SIZE	(128 * 1024)
 #define FIFO_SIZE	(1024 * 1024)
@@ -218,21 +219,6 @@ fanout_run(struct fanout *fo)
 	free(buf);
 }
 
-/*
- * Occupies closed standard fds with /dev/null opened the wrong way round,
- * so that no later open or pipe lands on them and any use still fails.
- */
-static void
-fanout_guard_fds(void)
-{
-	int fd;
-
-	for (fd = 0; fd <= 2; fd++)
-		if (fcntl(fd, F_GETFD) == -1 && errno == EBADF &&
-		    open("/dev/null", fd == 0 ? O_WRONLY : O_RDONLY) == -1)
-			err(1, "/dev/null");
-}
-
 /* Parses the options, opens the destinations and copies. */
 int
 main(int argc, char *argv[])
@@ -275,7 +261,8 @@ main(int argc, char *argv[])
 		warnx("no destination given");
 		usage(2);
 	}
-	fanout_guard_fds();
+	if (filter_guard_stdio() == -1)
+		err(1, "/dev/null");
 	if (pv_sig_init() == -1)
 		err(1, "pv_sig_init");
 	if ((fo.dests = calloc((size_t)argc, sizeof(*fo.dests))) == NULL)

@@ -44,6 +44,7 @@
 #endif
 
 #include "pipevisor.h"
+#include "pv_private.h"
 
 #define PIPE_SIZE	(1024 * 1024)	/* pipes are enlarged to this */
 #define COPY_SIZE	(128 * 1024)	/* read-and-write block */
@@ -480,36 +481,6 @@ meter_is_pipe(int fd)
 	return fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode);
 }
 
-/*
- * Catches signo through the signal module, unless it was ignored when
- * meter started: an inherited ignore (nohup, a script's background job)
- * is the caller's wish and is kept, as a shell filter should.
- */
-static int
-meter_catch(int signo)
-{
-	struct sigaction sa;
-
-	if (sigaction(signo, NULL, &sa) == 0 && sa.sa_handler == SIG_IGN)
-		return 0;
-	return pv_sig_catch(signo);
-}
-
-/*
- * Occupies closed standard fds with /dev/null opened the wrong way round,
- * so that no later open or pipe lands on them and any use still fails.
- */
-static void
-meter_guard_fds(void)
-{
-	int fd;
-
-	for (fd = 0; fd <= 2; fd++)
-		if (fcntl(fd, F_GETFD) == -1 && errno == EBADF &&
-		    open("/dev/null", fd == 0 ? O_WRONLY : O_RDONLY) == -1)
-			err(1, "/dev/null");
-}
-
 /* Parses the options and meters standard input to standard output. */
 int
 main(int argc, char *argv[])
@@ -551,9 +522,10 @@ main(int argc, char *argv[])
 		warnx("unexpected argument: %s", argv[optind]);
 		usage(2);
 	}
-	meter_guard_fds();
-	if (pv_sig_init() == -1 || meter_catch(SIGINT) == -1 ||
-	    meter_catch(SIGTERM) == -1)
+	if (filter_guard_stdio() == -1)
+		err(1, "/dev/null");
+	if (pv_sig_init() == -1 || filter_catch(SIGINT) == -1 ||
+	    filter_catch(SIGTERM) == -1)
 		err(1, "signals");
 	m.tty = isatty(STDERR_FILENO);
 	m.in_file = fstat(STDIN_FILENO, &st) == 0 &&

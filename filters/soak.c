@@ -44,6 +44,7 @@
 #include <unistd.h>
 
 #include "pipevisor.h"
+#include "pv_private.h"
 
 #define COPY_SIZE	(128 * 1024)
 #define SPLICE_SIZE	(1024 * 1024)
@@ -451,36 +452,6 @@ soak_replace(struct soak *s, const struct stat *old)
 	soak_check(s, s->name);
 }
 
-/*
- * Catches signo through the signal module, unless it was ignored when
- * soak started: an inherited ignore (nohup, a script's background job)
- * is the caller's wish and is kept, as a shell filter should.
- */
-static int
-soak_catch(int signo)
-{
-	struct sigaction sa;
-
-	if (sigaction(signo, NULL, &sa) == 0 && sa.sa_handler == SIG_IGN)
-		return 0;
-	return pv_sig_catch(signo);
-}
-
-/*
- * Occupies closed standard fds with /dev/null opened the wrong way round,
- * so that no later open or pipe lands on them and any use still fails.
- */
-static void
-soak_guard_fds(void)
-{
-	int fd;
-
-	for (fd = 0; fd <= 2; fd++)
-		if (fcntl(fd, F_GETFD) == -1 && errno == EBADF &&
-		    open("/dev/null", fd == 0 ? O_WRONLY : O_RDONLY) == -1)
-			err(1, "/dev/null");
-}
-
 /* Parses the options and soaks standard input into FILE or stdout. */
 int
 main(int argc, char *argv[])
@@ -520,10 +491,11 @@ main(int argc, char *argv[])
 		warnx("unexpected argument: %s", argv[1]);
 		usage(2);
 	}
-	soak_guard_fds();
-	if (pv_sig_init() == -1 || soak_catch(SIGHUP) == -1 ||
-	    soak_catch(SIGINT) == -1 || soak_catch(SIGQUIT) == -1 ||
-	    soak_catch(SIGTERM) == -1 || pv_sig_catch(SIGXFSZ) == -1)
+	if (filter_guard_stdio() == -1)
+		err(1, "/dev/null");
+	if (pv_sig_init() == -1 || filter_catch(SIGHUP) == -1 ||
+	    filter_catch(SIGINT) == -1 || filter_catch(SIGQUIT) == -1 ||
+	    filter_catch(SIGTERM) == -1 || pv_sig_catch(SIGXFSZ) == -1)
 		err(1, "signals");
 	if ((s.buf = malloc(COPY_SIZE)) == NULL)
 		err(1, "malloc");

@@ -6,6 +6,8 @@
  * are retried by pv_read and pv_write_all.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -78,4 +80,35 @@ void
 filter_lower(unsigned char *buf, size_t n)
 {
 	filter_flip_case(buf, n, 'A');
+}
+
+/*
+ * Catches signo through the signal module, unless it was ignored when the
+ * filter started: an inherited ignore (nohup, a script's background job)
+ * is the caller's wish and is kept, as a shell filter should.
+ */
+int
+filter_catch(int signo)
+{
+	struct sigaction sa;
+
+	if (sigaction(signo, NULL, &sa) == 0 && sa.sa_handler == SIG_IGN)
+		return 0;
+	return pv_sig_catch(signo);
+}
+
+/*
+ * Occupies closed standard fds with /dev/null opened the wrong way round,
+ * so that no later open or pipe lands on them and any use still fails.
+ */
+int
+filter_guard_stdio(void)
+{
+	int fd;
+
+	for (fd = 0; fd <= 2; fd++)
+		if (fcntl(fd, F_GETFD) == -1 && errno == EBADF &&
+		    open("/dev/null", fd == 0 ? O_WRONLY : O_RDONLY) == -1)
+			return -1;
+	return 0;
 }

@@ -98,6 +98,15 @@ void	pipeline_drop_last(struct pv_pipeline *pl);
 int	filter_blocks(int in, int out,
 	    void (*convert)(unsigned char *, size_t), int *failed_fd);
 
+/* Catches signo with pv_sig_catch unless it was ignored at start (nohup). */
+int	filter_catch(int signo);
+
+/*
+ * Opens /dev/null the wrong way round on closed fds 0-2, so no pipe or
+ * file lands there and any use of them still fails.  Returns 0 or -1.
+ */
+int	filter_guard_stdio(void);
+
 /* ASCII case conversion of n bytes in place; other bytes pass unchanged. */
 void	filter_upper(unsigned char *buf, size_t n);
 void	filter_lower(unsigned char *buf, size_t n);
