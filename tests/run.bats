@@ -470,7 +470,8 @@ is_pipevisor() {
 		wait_for 5 is_pipevisor "$pid"
 		sleep "0.0$((RANDOM % 21))" 2>/dev/null || sleep 0.02
 		kill -TERM "$pid"
-		run timeout 3 bash -c "while kill -0 $pid 2>/dev/null; do sleep 0.005; done"
+		# Generous: a lost TERM would hang for the whole sleep.
+		run timeout 10 bash -c "while kill -0 $pid 2>/dev/null; do sleep 0.005; done"
 		assert_success
 	done
 	wait_for 2 no_sleep_left
