@@ -75,6 +75,7 @@ all: $(BUILD)/bin/pipevisor $(FILTERS) $(PVCHAT) $(LIBA) $(LIBSO) \
 .SECONDARY:
 
 $(BUILD)/obj/%.o: %.c supervisor/pipevisor.h supervisor/pv_private.h \
+	    supervisor/chat.h \
 	    $(wildcard tests/unit/check.h)
 	@mkdir -p $(@D)
 	$(CC) $(PV_CFLAGS) -c -o $@ $<

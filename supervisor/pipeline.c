@@ -77,6 +77,7 @@ struct pv_pipeline {
 	gid_t			*groups;
 	size_t			 ngroups;
 	pid_t			 pgid;
+	pid_t			 join;		/* group to join, 0: lead one */
 	int			 started;
 	size_t			 running;
 	struct pollfd		*pfds;
@@ -529,6 +530,13 @@ pv_pipeline_set_terminal(struct pv_pipeline *pl, int tty)
 	pl->tty = tty;
 }
 
+/* Makes the stages join group pgid; see pipevisor.h. */
+void
+pv_pipeline_set_group(struct pv_pipeline *pl, pid_t pgid)
+{
+	pl->join = pgid > 0 ? pgid : 0;
+}
+
 /* Returns the pipeline's process group. */
 pid_t
 pv_pipeline_pgid(const struct pv_pipeline *pl)
@@ -848,7 +856,7 @@ pv_pipeline_start(struct pv_pipeline *pl)
 		plan.pathbuf = pathbuf;
 		plan.shargv = st->shargv;
 		plan.cwd = st->cwd;
-		plan.pgid = i == 0 ? 0 : pl->pgid;
+		plan.pgid = i == 0 ? pl->join : pl->pgid;
 		plan.tty = -1;
 		if (i == 0 && pl->tty >= 0 && isatty(pl->tty) &&
 		    tcgetpgrp(pl->tty) == getpgrp())
@@ -881,7 +889,7 @@ pv_pipeline_start(struct pv_pipeline *pl)
 		}
 		pl->running++;
 		if (i == 0) {
-			pl->pgid = st->pid;
+			pl->pgid = pl->join > 0 ? pl->join : st->pid;
 			if (plan.tty >= 0) {
 				/* The child does it too; whoever is first. */
 				pl->took_tty = 1;

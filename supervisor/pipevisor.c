@@ -29,6 +29,10 @@ usage(FILE *fp)
 	    "       pipevisor serve (--tcp ADDR:PORT | --unix PATH) [-hv]\n"
 	    "                       [--grace DURATION] [--max N] [--shell] "
 	    "SPEC\n"
+	    "       pipevisor chat [-hv] [--tcp ADDR:PORT]... [--fifo DIR] "
+	    "[--msgq PATH]\n"
+	    "                      [--udp ADDR:PORT] [--http ADDR:PORT] "
+	    "[options]\n"
 	    "       pipevisor --help | --version\n");
 }
 
@@ -90,6 +94,8 @@ main(int argc, char *argv[])
 		return pipevisor_status(argc - 1, argv + 1);
 	if (strcmp(argv[1], "serve") == 0)
 		return pipevisor_serve(argc - 1, argv + 1);
+	if (strcmp(argv[1], "chat") == 0)
+		return pipevisor_chat(argc - 1, argv + 1);
 	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
 	    strcmp(argv[1], "help") == 0) {
 		usage(stdout);

@@ -460,6 +460,14 @@ int	pv_pipeline_set_fallback_path(struct pv_pipeline *pl,
 void	pv_pipeline_set_terminal(struct pv_pipeline *pl, int tty);
 
 /*
+ * Makes the stages join the existing process group pgid instead of
+ * leading a new one (0, the default, means a new group), so that one
+ * killpg reaches them and the process that owns the group together.
+ * pv_pipeline_kill and pv_pipeline_stop then signal that whole group.
+ */
+void	pv_pipeline_set_group(struct pv_pipeline *pl, pid_t pgid);
+
+/*
  * Runs every stage as user uid, group gid, with ngroups supplementary
  * groups (copied), switched to in the child before anything else (which
  * needs privilege: the stage fails to start with EPERM otherwise).

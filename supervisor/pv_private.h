@@ -128,6 +128,7 @@ int	pipevisor_up(int argc, char *argv[]);
 int	pipevisor_ctl(int argc, char *argv[]);
 int	pipevisor_status(int argc, char *argv[]);
 int	pipevisor_serve(int argc, char *argv[]);
+int	pipevisor_chat(int argc, char *argv[]);
 
 
 /* ------------------------------------------------------------------ */

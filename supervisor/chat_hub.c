@@ -1,0 +1,948 @@
+/*
+ * chat_hub.c: the hub's clients and routing (DESIGN.md section 6).
+ *
+ * Each client has a forked worker (chat_worker.c) and two pipes: the
+ * worker sends one line per command ("S 1 hi"), the hub answers with the
+ * bytes the client must read.  The hub formats a delivery once and
+ * appends it to every member's queue; the queues are written out at the
+ * start of the next loop round (a zero-delay timer), so one write(2)
+ * carries every line a worker got in that round.  The pipes to workers
+ * are non-blocking: a queue that passes --queue bytes means the client
+ * does not read, and its worker is killed (RELIABILITY.md item 29).
+ *
+ * A client leaves the room as soon as it quits, its worker reports it
+ * gone, or its worker dies; its peers see "* NAME quit" once each.  The
+ * hub closes its pipe to the worker once the last bytes are written, and
+ * SIGKILLs the worker's process group (its filters too) if it lingers.
+ *
+ * No signal handler here: signals reach the hub through pv_loop
+ * (pipevisor_chat.c).  SIGPIPE is ignored (pv_sig_init), so a dead
+ * worker is an EPIPE.
+ */
+#include <sys/types.h>
+
+#include <err.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "pipevisor.h"
+#include "pv_private.h"
+#include "chat.h"
+
+#define HUB_READ	65536		/* worker messages per read */
+#define HUB_LINGER_S	5		/* a closed worker's time to finish */
+#define HUB_LINE	(PV_VIS_SIZE(CHAT_LINE_LIMIT) + 2 * CHAT_NAME_MAX + 16)
+
+static void	hub_on_from_worker(struct pv_loop *, int, unsigned, void *);
+static void	hub_on_to_worker(struct pv_loop *, int, unsigned, void *);
+static void	hub_on_in_worker(struct pv_loop *, int, unsigned, void *);
+static void	hub_flush(struct chat_hub *);
+
+/* Returns now + d on the monotonic clock. */
+struct timespec
+hub_after(const struct timespec *d)
+{
+	struct timespec now;
+
+	pv_now(&now);
+	return pv_ts_add(now, *d);
+}
+
+/* Appends n bytes to q, growing it.  0, or -1 with errno ENOMEM. */
+static int
+queue_add(struct chat_queue *q, const char *buf, size_t n)
+{
+	size_t cap;
+	char *p;
+
+	if (q->off > 0 && q->len + n > q->cap) {
+		memmove(q->buf, q->buf + q->off, q->len - q->off);
+		q->len -= q->off;
+		q->off = 0;
+	}
+	if (q->len + n > q->cap) {
+		for (cap = q->cap ? q->cap : 4096; cap < q->len + n; cap *= 2)
+			continue;
+		if ((p = realloc(q->buf, cap)) == NULL)
+			return -1;
+		q->buf = p;
+		q->cap = cap;
+	}
+	memcpy(q->buf + q->len, buf, n);
+	q->len += n;
+	return 0;
+}
+
+/*
+ * Writes what q holds to the non-blocking fd.  Returns 0 when empty, 1
+ * when the pipe is full, -1 with errno when the reader is gone.
+ */
+static int
+queue_write(struct chat_queue *q, int fd)
+{
+	ssize_t n;
+
+	while (q->off < q->len) {
+		n = write(fd, q->buf + q->off, q->len - q->off);
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			return errno == EAGAIN ? 1 : -1;
+		}
+		q->off += (size_t)n;
+	}
+	q->off = q->len = 0;
+	/* A queue that grew for a burst gives the memory back. */
+	if (q->cap > 65536) {
+		free(q->buf);
+		q->buf = NULL;
+		q->cap = 0;
+	}
+	return 0;
+}
+
+/* Frees q's memory. */
+static void
+queue_free(struct chat_queue *q)
+{
+	free(q->buf);
+	memset(q, 0, sizeof(*q));
+}
+
+/* A zero-delay timer: the dirty queues are written at the next round. */
+static void
+hub_on_flush_timer(struct pv_loop *loop, void *arg)
+{
+	struct chat_hub *hub = arg;
+
+	(void)loop;
+	hub->flush_timer = NULL;
+	hub_flush(hub);
+}
+
+/* Marks c as having bytes to write at the next round. */
+static void
+hub_dirty(struct chat_client *c)
+{
+	struct chat_hub *hub = c->hub;
+	struct timespec now;
+
+	if (c->dirty)
+		return;
+	c->dirty = 1;
+	TAILQ_INSERT_TAIL(&hub->dirty, c, dirty_entry);
+	if (hub->flush_timer == NULL) {
+		pv_now(&now);
+		if ((hub->flush_timer = pv_loop_add_timer(hub->loop, &now,
+		    hub_on_flush_timer, hub)) == NULL)
+			hub_flush(hub);	/* no memory: write at once */
+	}
+}
+
+/* Queues n bytes for c's client; an overflow is handled at the flush. */
+static void
+hub_send(struct chat_client *c, const char *buf, size_t n)
+{
+	if (c->to_w < 0 || c->closing || c->overflow)
+		return;
+	if (c->q.len - c->q.off + n > c->hub->queue ||
+	    queue_add(&c->q, buf, n) == -1)
+		c->overflow = 1;
+	hub_dirty(c);
+}
+
+/* Sends c the reply line "+ what" or "- what" or "* what". */
+static void
+hub_reply(struct chat_client *c, char kind, const char *what)
+{
+	char line[HUB_LINE];
+	size_t n;
+
+	if (kind == '+')
+		n = chat_fmt_ok(line, sizeof(line), what);
+	else if (kind == '-') {
+		n = chat_fmt_err(line, sizeof(line), what);
+		c->hub->count.errors++;
+	} else
+		n = chat_fmt_notice(line, sizeof(line), what);
+	if (n > 0)
+		hub_send(c, line, n);
+}
+
+/* Sends c a reply made with a format. */
+static void __attribute__((format(printf, 3, 4)))
+hub_replyf(struct chat_client *c, char kind, const char *fmt, ...)
+{
+	char what[HUB_LINE];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	hub_reply(c, kind, what);
+}
+
+/* Sends "* what" to every member of g but c. */
+static void
+hub_notice_group(struct chat_client *c, struct room_group *g,
+    const char *what)
+{
+	struct room_client *const *m;
+	char line[HUB_LINE];
+	size_t i, n, len;
+
+	if ((len = chat_fmt_notice(line, sizeof(line), what)) == 0)
+		return;
+	m = room_group_members(g, &n);
+	for (i = 0; i < n; i++)
+		if (m[i] != c->rc)
+			hub_send(room_client_data(m[i]), line, len);
+}
+
+/* The line room_each_peer hands out: "* NAME quit". */
+struct hub_quit {
+	char	line[64 + CHAT_NAME_MAX];
+	size_t	len;
+};
+
+/* Sends one peer the quit notice. */
+static void
+hub_quit_peer(struct room_client *peer, void *arg)
+{
+	struct hub_quit *hq = arg;
+
+	hub_send(room_client_data(peer), hq->line, hq->len);
+}
+
+/* SIGKILLs a worker that did not finish after its pipe was closed. */
+static void
+hub_on_linger(struct pv_loop *loop, void *arg)
+{
+	struct chat_client *c = arg;
+
+	(void)loop;
+	c->linger = NULL;
+	if (c->pgid > 0)
+		killpg(c->pgid, SIGKILL);
+}
+
+/* Closes the hub's pipe to the worker: it finishes and exits. */
+static void
+hub_close_to_worker(struct chat_client *c)
+{
+	struct timespec d = { HUB_LINGER_S, 0 }, when;
+
+	if (c->to_w < 0)
+		return;
+	if (c->watching)
+		pv_loop_del_fd(c->hub->loop, c->to_w);
+	c->watching = 0;
+	close(c->to_w);
+	c->to_w = -1;
+	queue_free(&c->q);
+	if (c->linger == NULL && c->pl != NULL) {
+		when = hub_after(&d);
+		c->linger = pv_loop_add_timer(c->hub->loop, &when,
+		    hub_on_linger, c);
+	}
+}
+
+/* Stops reading a worker's messages. */
+static void
+hub_close_from_worker(struct chat_client *c)
+{
+	if (c->from_w < 0)
+		return;
+	pv_loop_del_fd(c->hub->loop, c->from_w);
+	close(c->from_w);
+	c->from_w = -1;
+	free(c->carry);
+	c->carry = NULL;
+	c->carrylen = 0;
+}
+
+/* Closes the pipe of a msgq or UDP client's input to its worker. */
+static void
+hub_close_input(struct chat_client *c)
+{
+	if (c->in_w < 0)
+		return;
+	if (c->in_watching)
+		pv_loop_del_fd(c->hub->loop, c->in_w);
+	c->in_watching = 0;
+	close(c->in_w);
+	c->in_w = -1;
+	queue_free(&c->iq);
+}
+
+/* Takes c out of the room; see chat.h. */
+void
+hub_client_gone(struct chat_client *c, const char *reason, int notify)
+{
+	struct chat_hub *hub = c->hub;
+	struct hub_quit hq;
+	const char *name;
+
+	if (c->rc == NULL)
+		return;
+	name = room_client_name(c->rc);
+	if (hub->verbose)
+		warnx("chat: %s %s gone: %s", c->peer, name ? name : "(no name)",
+		    reason);
+	if (notify && name != NULL) {
+		hq.len = (size_t)snprintf(hq.line, sizeof(hq.line),
+		    "* %s quit\n", name);
+		room_each_peer(hub->room, c->rc, hub_quit_peer, &hq);
+	}
+	room_client_free(hub->room, c->rc);
+	c->rc = NULL;
+	c->closing = 1;
+	hub_close_from_worker(c);
+	hub_close_input(c);
+	/* What is queued still goes out ("+ bye"), then the pipe closes. */
+	if (c->q.len == c->q.off || c->overflow)
+		hub_close_to_worker(c);
+	else
+		hub_dirty(c);
+}
+
+/* A client too slow to read: dropped now, its worker killed. */
+static void
+hub_drop(struct chat_client *c)
+{
+	c->hub->count.dropped++;
+	c->overflow = 1;
+	hub_client_gone(c, "too slow: its queue is full", 1);
+	if (c->pgid > 0)
+		killpg(c->pgid, SIGKILL);
+	hub_close_to_worker(c);
+}
+
+/* Writes every dirty queue out, as far as the pipes take it. */
+static void
+hub_flush(struct chat_hub *hub)
+{
+	struct chat_client *c;
+	int r;
+
+	while ((c = TAILQ_FIRST(&hub->dirty)) != NULL) {
+		TAILQ_REMOVE(&hub->dirty, c, dirty_entry);
+		c->dirty = 0;
+		if (c->overflow) {
+			if (c->to_w >= 0)
+				hub_drop(c);
+			continue;
+		}
+		if (c->to_w < 0)
+			continue;
+		r = queue_write(&c->q, c->to_w);
+		if (r == 1 && !c->watching) {
+			if (pv_loop_add_fd(hub->loop, c->to_w, PV_WRITE,
+			    hub_on_to_worker, c) == 0)
+				c->watching = 1;
+		} else if (r != 1 && c->watching) {
+			pv_loop_del_fd(hub->loop, c->to_w);
+			c->watching = 0;
+		}
+		if (r == -1) {
+			/* The worker is gone; its reaping says the rest. */
+			hub_client_gone(c, "its worker closed", 1);
+			hub_close_to_worker(c);
+		} else if (r == 0 && c->closing)
+			hub_close_to_worker(c);
+	}
+}
+
+/* A full pipe to a worker has room again. */
+static void
+hub_on_to_worker(struct pv_loop *loop, int fd, unsigned events, void *arg)
+{
+	struct chat_client *c = arg;
+
+	(void)loop;
+	(void)fd;
+	(void)events;
+	hub_dirty(c);
+	hub_flush(c->hub);
+}
+
+/* Routes `send GROUP TEXT`: one formatted line to every member. */
+static void
+hub_route_send(struct chat_client *c, const struct chat_cmd *cmd)
+{
+	struct chat_hub *hub = c->hub;
+	struct room_client *const *m;
+	struct room_group *g;
+	char line[HUB_LINE];
+	size_t i, n, len;
+
+	if ((g = room_group_find(hub->room, cmd->arg)) == NULL ||
+	    !room_is_member(g, c->rc)) {
+		hub_replyf(c, '-', "not a member of %s", cmd->arg);
+		return;
+	}
+	len = chat_fmt_delivery(line, sizeof(line), room_group_name(g),
+	    room_client_name(c->rc), cmd->text, cmd->textlen);
+	if (len == 0) {
+		hub_reply(c, '-', "line too long");
+		return;
+	}
+	hub->count.messages++;
+	m = room_group_members(g, &n);
+	for (i = 0; i < n; i++)
+		hub_send(room_client_data(m[i]), line, len);
+	hub->count.deliveries += n;
+}
+
+/* Compares two groups by name, for `list`. */
+static int
+hub_cmp_groups(const void *a, const void *b)
+{
+	return chat_name_cmp(room_group_name(*(struct room_group *const *)a),
+	    room_group_name(*(struct room_group *const *)b));
+}
+
+/* Answers `list`: every group and its member count, in one line. */
+static void
+hub_list(struct chat_client *c)
+{
+	struct room_group *const *all;
+	struct room_group **sorted;
+	struct chat_queue out = { NULL, 0, 0, 0 };
+	char item[CHAT_NAME_MAX + 32];
+	size_t i, n, members;
+	int len;
+
+	all = room_groups(c->hub->room, &n);
+	if (n == 0) {
+		hub_reply(c, '+', "no groups");
+		return;
+	}
+	if ((sorted = reallocarray(NULL, n, sizeof(*sorted))) == NULL) {
+		hub_reply(c, '-', "out of memory");
+		return;
+	}
+	memcpy(sorted, all, n * sizeof(*sorted));
+	qsort(sorted, n, sizeof(*sorted), hub_cmp_groups);
+	if (queue_add(&out, "+ groups: ", 10) == -1)
+		goto fail;
+	for (i = 0; i < n; i++) {
+		room_group_members(sorted[i], &members);
+		len = snprintf(item, sizeof(item), "%s %s (%zu)",
+		    i == 0 ? "" : ",", room_group_name(sorted[i]), members);
+		if (queue_add(&out, i == 0 ? item + 1 : item, i == 0 ?
+		    (size_t)len - 1 : (size_t)len) == -1)
+			goto fail;
+	}
+	if (queue_add(&out, "\n", 1) == -1)
+		goto fail;
+	if (out.len > c->hub->queue) {
+		hub_reply(c, '-', "too many groups to list");
+		goto done;
+	}
+	hub_send(c, out.buf, out.len);
+	goto done;
+fail:
+	hub_reply(c, '-', "out of memory");
+done:
+	queue_free(&out);
+	free(sorted);
+}
+
+/* Answers `who GROUP`: its members in order of joining, in one line. */
+static void
+hub_who(struct chat_client *c, const char *group)
+{
+	struct room_client *const *m;
+	struct room_group *g;
+	struct chat_queue out = { NULL, 0, 0, 0 };
+	size_t i, n;
+	int ok;
+
+	if ((g = room_group_find(c->hub->room, group)) == NULL) {
+		hub_replyf(c, '-', "no such group: %s", group);
+		return;
+	}
+	m = room_group_members(g, &n);
+	ok = queue_add(&out, "+ members of ", 13) == 0 &&
+	    queue_add(&out, room_group_name(g),
+	    strlen(room_group_name(g))) == 0 && queue_add(&out, ":", 1) == 0;
+	for (i = 0; ok && i < n; i++)
+		ok = queue_add(&out, " ", 1) == 0 &&
+		    queue_add(&out, room_client_name(m[i]),
+		    strlen(room_client_name(m[i]))) == 0;
+	if (ok && queue_add(&out, "\n", 1) == 0)
+		hub_send(c, out.buf, out.len);
+	else
+		hub_reply(c, '-', "out of memory");
+	queue_free(&out);
+}
+
+/* Handles one command of a named client. */
+static void
+hub_command(struct chat_client *c, const struct chat_cmd *cmd)
+{
+	struct chat_hub *hub = c->hub;
+	struct room_client *to;
+	struct room_group *g;
+	const char *name = room_client_name(c->rc);
+	char line[HUB_LINE];
+	size_t len;
+
+	switch (cmd->op) {
+	case CHAT_OP_JOIN:
+		if (room_join(hub->room, c->rc, cmd->arg, hub->max_groups) ==
+		    -1) {
+			if (errno == EALREADY)
+				hub_replyf(c, '-', "already a member of %s",
+				    cmd->arg);
+			else if (errno == E2BIG)
+				hub_replyf(c, '-', "too many groups (max %zu)",
+				    hub->max_groups);
+			else
+				hub_reply(c, '-', "out of memory");
+			return;
+		}
+		g = room_group_find(hub->room, cmd->arg);
+		hub_replyf(c, '+', "joined %s", room_group_name(g));
+		snprintf(line, sizeof(line), "%s joined %s", name,
+		    room_group_name(g));
+		hub_notice_group(c, g, line);
+		return;
+	case CHAT_OP_LEAVE:
+		g = room_group_find(hub->room, cmd->arg);
+		if (g == NULL || !room_is_member(g, c->rc)) {
+			hub_replyf(c, '-', "not a member of %s", cmd->arg);
+			return;
+		}
+		snprintf(line, sizeof(line), "%s left %s", name,
+		    room_group_name(g));
+		hub_notice_group(c, g, line);
+		hub_replyf(c, '+', "left %s", room_group_name(g));
+		room_leave(hub->room, c->rc, cmd->arg);
+		return;
+	case CHAT_OP_SEND:
+		hub_route_send(c, cmd);
+		return;
+	case CHAT_OP_MSG:
+		if ((to = room_find(hub->room, cmd->arg)) == NULL) {
+			hub_replyf(c, '-', "no such user: %s", cmd->arg);
+			return;
+		}
+		len = chat_fmt_private(line, sizeof(line), name, cmd->text,
+		    cmd->textlen);
+		if (len == 0) {
+			hub_reply(c, '-', "line too long");
+			return;
+		}
+		hub->count.messages++;
+		hub->count.deliveries++;
+		hub_send(room_client_data(to), line, len);
+		hub_replyf(c, '+', "sent to %s", room_client_name(to));
+		return;
+	case CHAT_OP_LIST:
+		hub_list(c);
+		return;
+	case CHAT_OP_WHO:
+		hub_who(c, cmd->arg);
+		return;
+	case CHAT_OP_HELP:
+		hub_reply(c, '+', chat_help_text);
+		return;
+	case CHAT_OP_PING:
+		hub_reply(c, '+', "pong");
+		return;
+	case CHAT_OP_QUIT:
+		hub_reply(c, '+', "bye");
+		hub_client_gone(c, "quit", 1);
+		return;
+	case CHAT_OP_NAME:
+		hub_reply(c, '-', "already named");
+		return;
+	default:
+		return;
+	}
+}
+
+/* Handles one line from c's worker. */
+static void
+hub_worker_line(struct chat_client *c, char *line, size_t len)
+{
+	struct chat_cmd cmd;
+
+	if (c->rc == NULL)
+		return;		/* gone: what is left in flight is moot */
+	if (chat_decode_cmd(line, len, &cmd) == -1) {
+		warnx("chat: %s: bad message from its worker", c->peer);
+		hub_client_gone(c, "bad worker message", 1);
+		return;
+	}
+	if (cmd.op == CHAT_OP_ERROR) {
+		hub_reply(c, '-', cmd.text);
+		return;
+	}
+	if (cmd.op == CHAT_OP_NONE) {
+		hub_client_gone(c, cmd.arg != NULL ? cmd.arg : "gone", 1);
+		return;
+	}
+	if (room_client_name(c->rc) == NULL) {
+		if (cmd.op != CHAT_OP_NAME) {
+			hub_reply(c, '-', "say your name first");
+			return;
+		}
+		if (room_client_set_name(c->hub->room, c->rc, cmd.arg) == -1) {
+			if (errno == EEXIST)
+				hub_replyf(c, '-', "name taken: %s", cmd.arg);
+			else
+				hub_reply(c, '-', "out of memory");
+			return;
+		}
+		hub_replyf(c, '+', "welcome %s", cmd.arg);
+		return;
+	}
+	hub_command(c, &cmd);
+}
+
+/* Reads a worker's messages and handles every complete line. */
+static void
+hub_on_from_worker(struct pv_loop *loop, int fd, unsigned events, void *arg)
+{
+	static char buf[HUB_READ];
+	struct chat_client *c = arg;
+	char *p, *lf, *end, *line;
+	size_t len;
+	ssize_t n;
+
+	(void)loop;
+	(void)events;
+	n = read(fd, buf, sizeof(buf));
+	if (n == -1) {
+		if (errno == EINTR || errno == EAGAIN)
+			return;
+		hub_client_gone(c, strerror(errno), 1);
+		return;
+	}
+	if (n == 0) {
+		hub_client_gone(c, "its worker ended", 1);
+		return;
+	}
+	p = buf;
+	end = buf + n;
+	/* A line begun in the last read is finished first. */
+	if (c->carrylen > 0) {
+		if ((lf = memchr(p, '\n', (size_t)(end - p))) == NULL)
+			lf = end;
+		len = (size_t)(lf - p);
+		if (c->carrylen + len > HUB_LINE) {
+			hub_client_gone(c, "overlong worker message", 1);
+			return;
+		}
+		if ((line = realloc(c->carry, c->carrylen + len + 1)) == NULL) {
+			hub_client_gone(c, "out of memory", 1);
+			return;
+		}
+		c->carry = line;
+		memcpy(c->carry + c->carrylen, p, len);
+		c->carrylen += len;
+		if (lf == end)
+			return;
+		c->carry[c->carrylen] = '\0';
+		hub_worker_line(c, c->carry, c->carrylen);
+		free(c->carry);
+		c->carry = NULL;
+		c->carrylen = 0;
+		p = lf + 1;
+	}
+	while (p < end && c->rc != NULL) {
+		if ((lf = memchr(p, '\n', (size_t)(end - p))) == NULL) {
+			len = (size_t)(end - p);
+			if (len > HUB_LINE || (c->carry = malloc(len + 1)) ==
+			    NULL) {
+				hub_client_gone(c, "bad worker message", 1);
+				return;
+			}
+			memcpy(c->carry, p, len);
+			c->carrylen = len;
+			return;
+		}
+		*lf = '\0';
+		hub_worker_line(c, p, (size_t)(lf - p));
+		p = lf + 1;
+	}
+}
+
+/* A full pipe of a msgq or UDP client's input has room again. */
+static void
+hub_on_in_worker(struct pv_loop *loop, int fd, unsigned events, void *arg)
+{
+	struct chat_client *c = arg;
+	int r;
+
+	(void)events;
+	r = queue_write(&c->iq, fd);
+	if (r == 1)
+		return;
+	pv_loop_del_fd(loop, fd);
+	c->in_watching = 0;
+	if (r == -1)
+		hub_close_input(c);
+}
+
+/* Queues a msgq or UDP client's input for its worker; see chat.h. */
+void
+hub_client_input(struct chat_client *c, const char *buf, size_t n)
+{
+	int r;
+
+	if (c->in_w < 0)
+		return;
+	/* A client that floods faster than its worker reads is dropped. */
+	if (c->iq.len - c->iq.off + n > c->hub->queue ||
+	    queue_add(&c->iq, buf, n) == -1) {
+		hub_client_gone(c, "sends too fast", 1);
+		return;
+	}
+	if (c->in_watching)
+		return;
+	if ((r = queue_write(&c->iq, c->in_w)) == 1) {
+		if (pv_loop_add_fd(c->hub->loop, c->in_w, PV_WRITE,
+		    hub_on_in_worker, c) == 0)
+			c->in_watching = 1;
+	} else if (r == -1)
+		hub_close_input(c);
+}
+
+/* The client will send no more (msgq 'X'). */
+void
+hub_client_input_end(struct chat_client *c)
+{
+	hub_close_input(c);
+}
+
+/* Frees a client whose worker has been reaped. */
+static void
+hub_client_free(struct chat_client *c)
+{
+	struct chat_hub *hub = c->hub;
+
+	hub_client_gone(c, "its worker died", 1);
+	hub_close_from_worker(c);
+	hub_close_input(c);
+	hub_close_to_worker(c);
+	if (c->dirty)
+		TAILQ_REMOVE(&hub->dirty, c, dirty_entry);
+	pv_loop_cancel_timer(hub->loop, c->linger);
+	TAILQ_REMOVE(&hub->clients, c, entry);
+	hub->nclients--;
+	pv_pipeline_free(c->pl);
+	queue_free(&c->q);
+	free(c);
+	if (hub->stopping && hub->nclients == 0 && hub->stopped != NULL)
+		hub->stopped(hub);
+}
+
+/* The worker has been reaped: its filters go too, then the client. */
+static void
+hub_on_worker_done(struct pv_pipeline *pl, void *arg)
+{
+	struct chat_client *c = arg;
+
+	if (c->hub->verbose)
+		warnx("chat: %s: worker %ld exited with status %d", c->peer,
+		    (long)c->pgid, pv_pipeline_status(pl, 0));
+	/* The group outlives its leader while a filter is in it. */
+	if (c->pgid > 0)
+		killpg(c->pgid, SIGKILL);
+	hub_client_free(c);
+}
+
+/* Returns a new client; see chat.h. */
+struct chat_client *
+hub_client_new(struct chat_hub *hub, enum chat_transport t)
+{
+	struct chat_client *c;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return NULL;
+	c->hub = hub;
+	c->t = t;
+	c->from_w = c->to_w = c->in_w = -1;
+	c->wcfg.sink = t == CHAT_MSGQ ? CHAT_SINK_MSGQ : t == CHAT_UDP ?
+	    CHAT_SINK_UDP : CHAT_SINK_FD;
+	c->wcfg.peer = c->peer;
+	c->wcfg.max_line = hub->max_line;
+	c->wcfg.idle_ms = pv_ts_to_ms_ceil(hub->idle);
+	c->wcfg.inbound = hub->inbound;
+	c->wcfg.outbound = hub->outbound;
+	c->wcfg.filters = hub->filters;
+	c->wcfg.msqid = -1;
+	return c;
+}
+
+/* Makes a CLOEXEC pipe whose ends are above 5, the worker's fds. */
+static int
+hub_pipe(int p[2])
+{
+	int i, fd;
+
+	if (pipe2(p, O_CLOEXEC) == -1)
+		return -1;
+	for (i = 0; i < 2; i++)
+		if (p[i] <= CHAT_WFD_UDP) {
+			fd = fcntl(p[i], F_DUPFD_CLOEXEC, CHAT_WFD_UDP + 1);
+			if (fd == -1) {
+				close(p[0]);
+				close(p[1]);
+				return -1;
+			}
+			close(p[i]);
+			p[i] = fd;
+		}
+	return 0;
+}
+
+/* Starts a client's worker; see chat.h. */
+int
+hub_client_start(struct chat_hub *hub, struct chat_client *c, int in,
+    int out)
+{
+	struct pv_stage *st;
+	int h2w[2] = { -1, -1 }, w2h[2] = { -1, -1 }, inp[2] = { -1, -1 };
+	int saved;
+
+	if (c->t == CHAT_MSGQ || c->t == CHAT_UDP) {
+		if (hub_pipe(inp) == -1)
+			return -1;
+		in = inp[0];
+	}
+	if (hub_pipe(h2w) == -1 || hub_pipe(w2h) == -1)
+		goto fail;
+	if ((c->pl = pv_pipeline_new()) == NULL ||
+	    (st = pv_pipeline_add_func(c->pl, "chat-worker", chat_worker_main,
+	    &c->wcfg)) == NULL)
+		goto fail;
+	pv_pipeline_set_sigmode(c->pl, PV_SIG_DEFAULT);
+	pv_pipeline_set_input(c->pl, in);
+	pv_pipeline_set_output(c->pl, out);
+	if (pv_stage_pass_fd(st, h2w[0], CHAT_WFD_FROM_HUB) == -1 ||
+	    pv_stage_pass_fd(st, w2h[1], CHAT_WFD_TO_HUB) == -1 ||
+	    (c->t == CHAT_UDP && pv_stage_pass_fd(st, hub->udp,
+	    CHAT_WFD_UDP) == -1))
+		goto fail;
+	if (pv_pipeline_start(c->pl) == -1)
+		goto fail;
+	c->pgid = pv_pipeline_pgid(c->pl);
+	close(h2w[0]);
+	close(w2h[1]);
+	if (inp[0] >= 0)
+		close(inp[0]);
+	c->to_w = h2w[1];
+	c->from_w = w2h[0];
+	c->in_w = inp[1];
+	fcntl(c->to_w, F_SETFL, O_NONBLOCK);
+	fcntl(c->from_w, F_SETFL, O_NONBLOCK);
+	if (c->in_w >= 0)
+		fcntl(c->in_w, F_SETFL, O_NONBLOCK);
+	if ((c->rc = room_client_new(hub->room, c)) == NULL ||
+	    pv_loop_add_fd(hub->loop, c->from_w, PV_READ, hub_on_from_worker,
+	    c) == -1) {
+		saved = errno;
+		room_client_free(hub->room, c->rc);
+		c->rc = NULL;
+		pv_loop_del_fd(hub->loop, c->from_w);
+		close(c->to_w);
+		close(c->from_w);
+		if (c->in_w >= 0)
+			close(c->in_w);
+		while (pv_pipeline_stop(c->pl, SIGKILL, NULL) == -1 &&
+		    errno == EINTR)
+			continue;
+		pv_pipeline_free(c->pl);
+		c->pl = NULL;
+		errno = saved;
+		return -1;
+	}
+	pv_now(&c->since);
+	c->heard = c->since;
+	TAILQ_INSERT_TAIL(&hub->clients, c, entry);
+	hub->nclients++;
+	hub->count.connections++;
+	if (hub->verbose)
+		warnx("chat: %s connected, worker %ld", c->peer, (long)c->pgid);
+	/* This may reap at once and free c: nothing of c after it. */
+	if (pv_pipeline_watch(c->pl, hub->loop, hub_on_worker_done, c) == -1) {
+		warn("chat: %s: cannot watch its worker", c->peer);
+		killpg(c->pgid, SIGKILL);
+	}
+	return 0;
+fail:
+	saved = errno;
+	if (c->pl != NULL) {
+		pv_pipeline_free(c->pl);
+		c->pl = NULL;
+	}
+	if (h2w[0] >= 0) {
+		close(h2w[0]);
+		close(h2w[1]);
+	}
+	if (w2h[0] >= 0) {
+		close(w2h[0]);
+		close(w2h[1]);
+	}
+	if (inp[0] >= 0) {
+		close(inp[0]);
+		close(inp[1]);
+	}
+	errno = saved;
+	return -1;
+}
+
+/* Sends SIGKILL to every worker's group; see chat.h. */
+void
+hub_kill_all(struct chat_hub *hub)
+{
+	struct chat_client *c;
+
+	TAILQ_FOREACH(c, &hub->clients, entry)
+		if (c->pgid > 0)
+			killpg(c->pgid, SIGKILL);
+}
+
+/* Tells every client the hub stops, and closes them; see chat.h. */
+void
+hub_shutdown(struct chat_hub *hub)
+{
+	static const char bye[] = "* server shutting down\n";
+	struct chat_client *c;
+
+	TAILQ_FOREACH(c, &hub->clients, entry) {
+		if (c->rc == NULL)
+			continue;
+		hub_send(c, bye, sizeof(bye) - 1);
+		hub_client_gone(c, "server shutting down", 0);
+	}
+	hub_flush(hub);
+}
+
+/* Kills and reaps every worker and frees its client; see chat.h. */
+void
+hub_destroy(struct chat_hub *hub)
+{
+	struct chat_client *c;
+
+	hub->stopping = 0;	/* no hub->stopped from here */
+	hub_kill_all(hub);
+	while ((c = TAILQ_FIRST(&hub->clients)) != NULL) {
+		while (pv_pipeline_stop(c->pl, SIGKILL, NULL) == -1 &&
+		    errno == EINTR)
+			continue;
+		hub_client_gone(c, "stopped", 0);
+		hub_client_free(c);
+	}
+}

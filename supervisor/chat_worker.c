@@ -1,0 +1,636 @@
+/*
+ * chat_worker.c: the forked worker that owns one chat client (DESIGN.md
+ * section 6).
+ *
+ * The hub forks one worker per client (a function stage, so no exec: the
+ * worker shares the hub's pages until it writes them, which keeps it
+ * small).  The worker reads the client's lines, checks and parses them
+ * with the protocol codec, and sends each command to the hub as one line
+ * of the worker-to-hub protocol (chat.h); it writes whatever bytes the
+ * hub sends back to the client, unchanged.  It never writes a reply of
+ * its own: an error it finds goes to the hub as "E text" and comes back
+ * among the other replies, so the replies keep the order of the commands.
+ *
+ * Until the hub has accepted a name, every line the client sends is a
+ * name attempt, so the worker reads the hub's answer to each attempt
+ * itself ("+ welcome" or "- ...") before it parses the next line.  From
+ * then on, with a socket or FIFO for output, the bytes go from the hub's
+ * pipe to the client with splice(2) and never through the worker's memory.
+ *
+ * Optional filter chains (--inbound, --outbound) run as the worker's
+ * children in its process group, so the hub's one killpg after the
+ * worker is gone takes them too.
+ *
+ * Signals: none are caught.  The worker starts with every disposition
+ * at default and an empty mask (a child of the hub, DESIGN.md section 8)
+ * and ignores SIGPIPE, so a client or hub that went away is an EPIPE; the
+ * hub ends it with SIGKILL when its client is too slow or the hub stops.
+ */
+#include <sys/types.h>
+#include <sys/ipc.h>
+#include <sys/msg.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "pipevisor.h"
+#include "pv_private.h"
+#include "chat.h"
+
+#define WORKER_READ	4096		/* client bytes per read */
+#define WORKER_OUTBUF	16384		/* for msgq/UDP lines, or no splice */
+#define WORKER_SPLICE	65536
+#define WORKER_RETRY_MS	10		/* msgq full: try again */
+#define WORKER_ENCODED	(PV_VIS_SIZE(CHAT_LINE_LIMIT) + 64)
+
+/*
+ * One direction of output: bytes from src to a stream fd dst (splice, or
+ * read and write), or split into lines sent as messages or datagrams.
+ */
+struct pump {
+	int		 src, dst;	/* dst -1: msgq/UDP lines */
+	int		 full;		/* dst cannot take more now */
+	int		 eof;		/* src ended and buf is empty */
+	int		 src_eof;
+	int		 discard;	/* the client is gone: drop it all */
+	char		 buf[WORKER_OUTBUF];
+	size_t		 off, len;
+};
+
+/* The state of one worker; static in the child, one per process. */
+struct worker {
+	const struct chat_worker *cfg;
+	int		 cin;		/* client lines (or inbound output) */
+	int		 hub_out;
+	int		 reading;	/* still reading the client */
+	int		 named;		/* the hub accepted a name */
+	int		 verdict;	/* waiting for the answer to a name */
+	int		 expect;	/* replies due before that answer */
+	char		 head[16];	/* the start of a reply line */
+	size_t		 headlen;
+	int		 splice_ok;
+	size_t		 discarding;	/* bytes of an overlong line so far */
+	char		 in[CHAT_LINE_LIMIT + 2 + WORKER_READ];
+	size_t		 inlen;
+	struct pump	 a;		/* hub -> stream (socket, FIFO, chain) */
+	struct pump	 b;		/* hub or chain -> msgq/UDP lines */
+	int		 use_a, use_b;
+	struct pv_pipeline *inbound, *outbound;
+};
+
+/* Sends n bytes to the hub; on failure the hub is gone and so are we. */
+static void
+worker_to_hub(struct worker *w, const char *buf, size_t n)
+{
+	if (n > 0 && pv_write_all(w->hub_out, buf, n) == -1)
+		_exit(1);
+}
+
+/* Tells the hub about an error it should reply with, as "E text". */
+static void
+worker_error(struct worker *w, const char *text)
+{
+	char buf[256];
+	int n;
+
+	n = snprintf(buf, sizeof(buf), "E %s\n", text);
+	if (n > 0 && (size_t)n < sizeof(buf)) {
+		worker_to_hub(w, buf, (size_t)n);
+		if (!w->named)
+			w->expect++;
+	}
+}
+
+/* Tells the hub the client is gone, and stops reading it. */
+static void
+worker_gone(struct worker *w, const char *reason)
+{
+	char buf[128];
+	int n;
+
+	if (!w->reading)
+		return;
+	w->reading = 0;
+	n = snprintf(buf, sizeof(buf), "D %s\n", reason);
+	if (n > 0 && (size_t)n < sizeof(buf))
+		worker_to_hub(w, buf, (size_t)n);
+}
+
+/* Parses one complete client line and passes it on to the hub. */
+static void
+worker_line(struct worker *w, char *line, size_t len, char *enc)
+{
+	struct chat_cmd cmd;
+	size_t n;
+
+	chat_parse_line(line, len, w->named, &cmd);
+	if (cmd.op == CHAT_OP_NONE)
+		return;
+	if ((n = chat_encode_cmd(enc, WORKER_ENCODED, &cmd)) == 0) {
+		worker_error(w, "line too long");
+		return;
+	}
+	worker_to_hub(w, enc, n);
+	if (!w->named)
+		w->expect++;
+	if (cmd.op == CHAT_OP_NAME)
+		w->verdict = 1;
+	else if (cmd.op == CHAT_OP_QUIT)
+		w->reading = 0;
+}
+
+/*
+ * Handles the complete lines in w->in: each is parsed and sent to the
+ * hub, in one write for all of them.  Stops early at a name attempt,
+ * whose answer decides how the next line is read.
+ */
+static void
+worker_lines(struct worker *w)
+{
+	static char enc[WORKER_ENCODED];
+	char msg[96];
+	size_t max = w->cfg->max_line, start = 0, len;
+	char *lf;
+
+	while (w->reading && !w->verdict && start < w->inlen) {
+		lf = memchr(w->in + start, '\n', w->inlen - start);
+		if (w->discarding > 0) {
+			/* The rest of an overlong line, up to its LF. */
+			if (lf == NULL) {
+				w->discarding += w->inlen - start;
+				start = w->inlen;
+				break;
+			}
+			start = (size_t)(lf - w->in) + 1;
+			w->discarding = 0;
+			continue;
+		}
+		if (lf == NULL)
+			break;
+		len = (size_t)(lf - (w->in + start));
+		/* The CR of a CRLF does not count (the codec drops it). */
+		if (len > max + (len > 0 && w->in[start + len - 1] == '\r')) {
+			snprintf(msg, sizeof(msg),
+			    "line too long (max %zu bytes)", max);
+			worker_error(w, msg);
+		} else
+			worker_line(w, w->in + start, len, enc);
+		start = (size_t)(lf - w->in) + 1;
+	}
+	memmove(w->in, w->in + start, w->inlen - start);
+	w->inlen -= start;
+
+	/* A partial line past the limit: report it and skip to its LF. */
+	if (w->reading && !w->verdict && w->discarding == 0 &&
+	    w->inlen > max + 1) {
+		snprintf(msg, sizeof(msg), "line too long (max %zu bytes)",
+		    max);
+		worker_error(w, msg);
+		w->discarding = w->inlen;
+		w->inlen = 0;
+	}
+	if (w->discarding > CHAT_DISCARD_FACTOR * max) {
+		worker_error(w, "too much without a newline, closing");
+		worker_gone(w, "line too long");
+	}
+}
+
+/* Reads what the client sent and handles the complete lines. */
+static void
+worker_read_client(struct worker *w)
+{
+	ssize_t n;
+
+	n = read(w->cin, w->in + w->inlen, sizeof(w->in) - w->inlen);
+	if (n == -1) {
+		if (errno == EINTR || errno == EAGAIN)
+			return;
+		worker_gone(w, strerror(errno));
+		return;
+	}
+	if (n == 0) {
+		/* A last line without LF still counts. */
+		if (w->inlen > 0 && w->discarding == 0 &&
+		    w->inlen < sizeof(w->in)) {
+			w->in[w->inlen++] = '\n';
+			worker_lines(w);
+		}
+		worker_gone(w, "end of file");
+		return;
+	}
+	w->inlen += (size_t)n;
+	worker_lines(w);
+}
+
+/*
+ * Reads the hub's replies while a name attempt waits for its answer.
+ * Before a client has a name every line it is sent is a reply to one of
+ * its lines, in order, so the answer to the name is the expect-th reply
+ * from here: "+ welcome NAME" or an error.  Lines may come split across
+ * reads, so the first bytes of each are gathered in w->head.
+ */
+static void
+worker_verdict(struct worker *w, const char *buf, size_t n)
+{
+	static const char welcome[] = "+ welcome ";
+	size_t i;
+
+	for (i = 0; i < n && w->verdict; i++) {
+		if (buf[i] != '\n') {
+			if (w->headlen < sizeof(welcome) - 1)
+				w->head[w->headlen++] = buf[i];
+			continue;
+		}
+		if (w->headlen >= 2 && (w->head[0] == '+' ||
+		    w->head[0] == '-') && w->head[1] == ' ' &&
+		    --w->expect == 0) {
+			w->verdict = 0;
+			w->named = w->headlen == sizeof(welcome) - 1 &&
+			    memcmp(w->head, welcome, w->headlen) == 0;
+		}
+		w->headlen = 0;
+	}
+}
+
+/*
+ * Sends one line (without LF) to a msgq or UDP client, as kind.  Returns
+ * 0, or -1 with errno EAGAIN when the queue or socket is full.
+ */
+static int
+worker_send_line(struct worker *w, const char *line, size_t len, char kind)
+{
+	static struct chat_msg m;
+	ssize_t n;
+
+	if (len > CHAT_MSGQ_TEXT)
+		len = CHAT_MSGQ_TEXT;
+	if (w->cfg->sink == CHAT_SINK_MSGQ) {
+		m.mtype = w->cfg->peer_pid;
+		m.pid = (int32_t)getpid();
+		m.kind = kind;
+		memcpy(m.text, line, len);
+		while (msgsnd(w->cfg->msqid, &m, CHAT_MSGQ_SIZE(len),
+		    IPC_NOWAIT) == -1)
+			if (errno != EINTR)
+				return errno == EAGAIN ? -1 : 0;
+		return 0;
+	}
+	do
+		n = sendto(CHAT_WFD_UDP, line, len, MSG_DONTWAIT,
+		    (const struct sockaddr *)&w->cfg->addr, w->cfg->addrlen);
+	while (n == -1 && errno == EINTR);
+	/* An unreachable peer is left to the hub's idle expiry. */
+	return n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK) ? -1 : 0;
+}
+
+/*
+ * Writes out what p holds: to its stream, or one message or datagram
+ * per line.  Returns 0 when all went, 1 when the sink is full, -1 when
+ * the client is gone.
+ */
+static int
+pump_flush(struct worker *w, struct pump *p)
+{
+	ssize_t n;
+	char *lf;
+	size_t len;
+
+	if (p->discard)
+		p->off = p->len;
+	while (p->off < p->len) {
+		if (p->dst >= 0) {
+			n = write(p->dst, p->buf + p->off, p->len - p->off);
+			if (n == -1) {
+				if (errno == EINTR)
+					continue;
+				return errno == EAGAIN ? 1 : -1;
+			}
+			p->off += (size_t)n;
+			continue;
+		}
+		lf = memchr(p->buf + p->off, '\n', p->len - p->off);
+		if (lf == NULL) {
+			/* A line longer than the buffer goes out cut. */
+			if (!(p->off == 0 && p->len == sizeof(p->buf)) &&
+			    !p->src_eof)
+				break;
+			lf = p->buf + p->len;
+		}
+		len = (size_t)(lf - (p->buf + p->off));
+		/* A datagram carries its LF; a message's kind says "line". */
+		if (worker_send_line(w, p->buf + p->off, len +
+		    (w->cfg->sink == CHAT_SINK_UDP && lf < p->buf + p->len),
+		    'D') == -1)
+			return 1;
+		p->off += len + (lf < p->buf + p->len ? 1 : 0);
+	}
+	memmove(p->buf, p->buf + p->off, p->len - p->off);
+	p->len -= p->off;
+	p->off = 0;
+	return 0;
+}
+
+/*
+ * Moves what is waiting on p's source toward the client.  Returns as
+ * pump_flush; sets p->src_eof at end of file.
+ */
+static int
+pump_run(struct worker *w, struct pump *p, int verdict)
+{
+	ssize_t n;
+
+	if (p->dst >= 0 && w->splice_ok && !verdict && !p->discard &&
+	    p->len == 0) {
+		n = splice(p->src, NULL, p->dst, NULL, WORKER_SPLICE,
+		    SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
+		if (n > 0)
+			return 0;
+		if (n == 0) {
+			p->src_eof = 1;
+			return 0;
+		}
+		/* poll said the source was ready, so the sink is full. */
+		if (errno == EAGAIN)
+			return 1;
+		if (errno == EINTR)
+			return 0;
+		if (errno != EINVAL)
+			return -1;
+		w->splice_ok = 0;	/* a terminal, say: copy instead */
+	}
+	n = read(p->src, p->buf + p->len, sizeof(p->buf) - p->len);
+	if (n == -1)
+		return errno == EINTR || errno == EAGAIN ? 0 : -1;
+	if (n == 0)
+		p->src_eof = 1;
+	else {
+		if (verdict)
+			worker_verdict(w, p->buf + p->len, (size_t)n);
+		p->len += (size_t)n;
+	}
+	return pump_flush(w, p);
+}
+
+/* Opens a FIFO client's pair (chat.h) on fds 0 and 1.  0, or -1. */
+static int
+worker_open_fifos(const struct chat_worker *cfg)
+{
+	char c2s[PATH_MAX], s2c[PATH_MAX];
+	struct stat sb;
+	int in, out;
+
+	if (snprintf(c2s, sizeof(c2s), "%s/%ld.%s", cfg->fifo_dir,
+	    (long)cfg->peer_pid, CHAT_FIFO_C2S) >= (int)sizeof(c2s) ||
+	    snprintf(s2c, sizeof(s2c), "%s/%ld.%s", cfg->fifo_dir,
+	    (long)cfg->peer_pid, CHAT_FIFO_S2C) >= (int)sizeof(s2c))
+		return -1;
+	/* Only FIFOs of our own user: never follow a link planted there. */
+	if (lstat(s2c, &sb) == -1 || !S_ISFIFO(sb.st_mode) ||
+	    sb.st_uid != geteuid() || lstat(c2s, &sb) == -1 ||
+	    !S_ISFIFO(sb.st_mode) || sb.st_uid != geteuid())
+		return -1;
+	/* s2c first: the client waits in its open of c2s until we do. */
+	if ((out = open(s2c, O_WRONLY | O_NONBLOCK | O_NOFOLLOW |
+	    O_CLOEXEC)) == -1)
+		return -1;
+	if ((in = open(c2s, O_RDONLY | O_NONBLOCK | O_NOFOLLOW |
+	    O_CLOEXEC)) == -1) {
+		close(out);
+		return -1;
+	}
+	/* Both ends are open: the names are no longer needed by anyone. */
+	unlink(c2s);
+	unlink(s2c);
+	if (dup2(in, 0) == -1 || dup2(out, 1) == -1)
+		return -1;
+	close(in);
+	close(out);
+	return 0;
+}
+
+/*
+ * Starts a filter chain in our process group from fd in to fd out (-1:
+ * a pipe the worker gets).  Returns the pipeline or NULL.
+ */
+static struct pv_pipeline *
+worker_filter(const struct chat_worker *cfg, const char *spec, int in,
+    int out)
+{
+	struct pv_pipeline *pl;
+	struct pv_spec_error perr;
+
+	if ((pl = pv_pipeline_new()) == NULL)
+		return NULL;
+	if (pv_pipeline_parse(pl, spec, 0, &perr) == -1 ||
+	    (cfg->filters != NULL &&
+	    pv_pipeline_set_fallback_path(pl, cfg->filters) == -1))
+		goto fail;
+	pv_pipeline_set_sigmode(pl, PV_SIG_DEFAULT);
+	pv_pipeline_set_group(pl, getpgrp());
+	if (in >= 0)
+		pv_pipeline_set_input(pl, in);
+	else
+		pv_pipeline_want_input(pl);
+	if (out >= 0)
+		pv_pipeline_set_output(pl, out);
+	else
+		pv_pipeline_want_output(pl);
+	if (pv_pipeline_start(pl) == -1)
+		goto fail;
+	return pl;
+fail:
+	pv_pipeline_free(pl);
+	return NULL;
+}
+
+/* Sets O_NONBLOCK on fd. */
+static void
+worker_nonblock(int fd)
+{
+	int fl;
+
+	if (fd >= 0 && (fl = fcntl(fd, F_GETFL)) != -1)
+		fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+}
+
+/* Ends the client's side: a socket is shut, a msgq or UDP client told. */
+static void
+worker_finish(struct worker *w)
+{
+	struct timespec deadline, d = { 2, 0 };
+
+	if (w->cfg->sink == CHAT_SINK_MSGQ)
+		worker_send_line(w, "", 0, 'X');
+	else if (w->cfg->sink == CHAT_SINK_UDP)
+		worker_send_line(w, "", 0, 'D');
+	else
+		shutdown(1, SHUT_WR);
+	if (w->outbound != NULL) {
+		pv_now(&deadline);
+		deadline = pv_ts_add(deadline, d);
+		pv_pipeline_wait(w->outbound, &deadline);
+	}
+}
+
+/* Adds p's fd to poll: its sink when full, else its source. */
+static int
+pump_poll(struct worker *w, struct pump *p, struct pollfd *pfd,
+    nfds_t *np, int *timeout)
+{
+	if (p->eof)
+		return -1;
+	if (p->full) {
+		if (p->dst >= 0)
+			pfd[*np].fd = p->dst;
+		else if (w->cfg->sink == CHAT_SINK_UDP)
+			pfd[*np].fd = CHAT_WFD_UDP;
+		else {
+			/* A message queue cannot be polled: retry soon. */
+			*timeout = WORKER_RETRY_MS;
+			return -1;
+		}
+		pfd[*np].events = POLLOUT;
+	} else {
+		pfd[*np].fd = p->src;
+		pfd[*np].events = POLLIN;
+	}
+	return (int)(*np)++;
+}
+
+/* Runs p after poll: flushes when it was full, else reads its source. */
+static int
+pump_step(struct worker *w, struct pump *p, int verdict)
+{
+	int r;
+
+	r = p->full ? pump_flush(w, p) : pump_run(w, p, verdict);
+	if (r == -1) {
+		/* The client is gone: keep draining the source to its end. */
+		worker_gone(w, "write error");
+		p->len = p->off = 0;
+		p->discard = 1;
+		p->full = 0;
+		return -1;
+	}
+	p->full = r == 1;
+	if (p->src_eof && p->len == 0)
+		p->eof = 1;
+	return 0;
+}
+
+/* The worker's main loop; see chat.h. */
+int
+chat_worker_main(void *arg)
+{
+	static struct worker w;
+	const struct chat_worker *cfg = arg;
+	struct sigaction sa;
+	struct pollfd pfd[3];
+	int n, timeout, ci, ai, bi, asked, dead = 0;
+	nfds_t np;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);
+	setproctitle("chat worker %s", cfg->peer);
+
+	w.cfg = cfg;
+	w.hub_out = CHAT_WFD_TO_HUB;
+	w.cin = 0;
+	w.reading = 1;
+	if (cfg->fifo_dir != NULL && worker_open_fifos(cfg) == -1)
+		return 1;	/* the client gave up: end of file for the hub */
+	if (cfg->inbound != NULL) {
+		if ((w.inbound = worker_filter(cfg, cfg->inbound, 0, -1)) ==
+		    NULL)
+			return 1;
+		w.cin = pv_pipeline_output_fd(w.inbound);
+	}
+	/* Pump a carries stream bytes, pump b lines for msgq and UDP. */
+	w.use_a = cfg->sink == CHAT_SINK_FD || cfg->outbound != NULL;
+	w.use_b = cfg->sink != CHAT_SINK_FD;
+	w.a.src = CHAT_WFD_FROM_HUB;
+	w.a.dst = 1;
+	w.b.src = CHAT_WFD_FROM_HUB;
+	w.b.dst = -1;
+	if (cfg->outbound != NULL) {
+		if ((w.outbound = worker_filter(cfg, cfg->outbound, -1,
+		    cfg->sink == CHAT_SINK_FD ? 1 : -1)) == NULL)
+			return 1;
+		w.a.dst = pv_pipeline_input_fd(w.outbound);
+		if (w.use_b)
+			w.b.src = pv_pipeline_output_fd(w.outbound);
+	}
+	w.a.eof = !w.use_a;
+	w.b.eof = !w.use_b;
+	w.splice_ok = 1;
+	worker_nonblock(w.cin);
+	worker_nonblock(CHAT_WFD_FROM_HUB);
+	if (w.use_a)
+		worker_nonblock(w.a.dst);
+	if (w.use_b)
+		worker_nonblock(w.b.src);
+
+	while (!w.a.eof || !w.b.eof) {
+		np = 0;
+		ci = -1;
+		timeout = -1;
+		asked = w.verdict;
+		if (w.reading && !w.verdict) {
+			pfd[np].fd = w.cin;
+			pfd[np].events = POLLIN;
+			ci = (int)np++;
+		}
+		ai = pump_poll(&w, &w.a, pfd, &np, &timeout);
+		bi = pump_poll(&w, &w.b, pfd, &np, &timeout);
+		if (timeout == -1 && cfg->sink == CHAT_SINK_MSGQ &&
+		    cfg->idle_ms > 0)
+			timeout = (int)cfg->idle_ms;
+		n = poll(pfd, np, timeout);
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			return 1;
+		}
+		/* A msgq client has no connection to break: ask the kernel. */
+		if (cfg->sink == CHAT_SINK_MSGQ && n == 0 &&
+		    kill(cfg->peer_pid, 0) == -1 && errno == ESRCH)
+			worker_gone(&w, "the client's process is gone");
+		if (ci >= 0 && pfd[ci].revents)
+			worker_read_client(&w);
+		if ((ai >= 0 && pfd[ai].revents) || (w.a.full && ai < 0 &&
+		    !w.a.eof))
+			dead |= pump_step(&w, &w.a, w.verdict) == -1;
+		if ((bi >= 0 && pfd[bi].revents) || (w.b.full && bi < 0 &&
+		    !w.b.eof))
+			dead |= pump_step(&w, &w.b, w.verdict &&
+			    !w.use_a) == -1;
+		/* Lines that waited for the answer to a name go on now. */
+		if (!w.verdict && w.reading && w.inlen > 0)
+			worker_lines(&w);
+		/*
+		 * Lines that came in the same read as a name attempt waited
+		 * for its answer: handle them now, not at the next input.
+		 */
+		if (asked && !w.verdict && w.reading && w.inlen > 0)
+			worker_lines(&w);
+		/* The chain's input ends when the hub's side does. */
+		if (w.use_a && w.use_b && w.a.eof && w.a.dst >= 0) {
+			close(w.a.dst);
+			w.a.dst = -1;
+		}
+	}
+	if (!dead)
+		worker_finish(&w);
+	return 0;
+}
