@@ -274,8 +274,8 @@ struct chat_worker {
 };
 
 /*
- * The worker's life, run as a function stage (pv_pipeline_add_func) in
- * its own process group: fd 0 is the client's input (a socket, a pipe
+ * The worker's life, run in a child of the spawner (chat_spawner.c) that
+ * leads its own process group: fd 0 is the client's input (a socket, a pipe
  * from the hub for msgq and UDP clients, /dev/null for a FIFO client
  * until its pair is open), fd 1 the client's output for CHAT_SINK_FD.
  * Returns the exit status: 0 when the hub closed the client, 1 on error.
@@ -314,8 +314,8 @@ struct chat_client {
 	struct room_client	*rc;		/* NULL once gone from the room */
 	enum chat_transport	 t;
 	char			 peer[64];
-	struct pv_pipeline	*pl;		/* the worker */
-	pid_t			 pgid;
+	pid_t			 pgid;		/* the worker, its group */
+	int			 pidfd;		/* readable once it exits */
 	int			 from_w;	/* worker messages, -1: done */
 	char			*carry;		/* a partial worker line */
 	size_t			 carrylen;
@@ -362,6 +362,8 @@ struct chat_hub {
 	int			 tcp[8];
 	size_t			 ntcp;
 	int			 reserve;	/* /dev/null, for EMFILE */
+	struct pv_pipeline	*spawner;	/* forks the workers */
+	int			 spawn_fd;
 	int			 devnull;	/* fds 0/1 of non-stream workers */
 	char			*fifo_dir;
 	int			 fifo_made, fifo_lock, lobby;
@@ -421,6 +423,21 @@ void	hub_destroy(struct chat_hub *hub);
 
 /* Returns now + d on the monotonic clock. */
 struct timespec hub_after(const struct timespec *d);
+
+/*
+ * chat_spawner.c: the small process, forked early, that forks every
+ * worker, so that workers share its quiet pages rather than copies of
+ * the busy hub's.  chat_spawner_start returns 0 or -1 with errno.
+ * chat_spawner_spawn hands it cfg, peer and nfds fds (client in, client
+ * out, from hub, to hub, and the UDP socket) and returns the worker's pid
+ * (its process group too) with a pidfd in *pidfd that becomes readable
+ * when it exits, or -1 with errno.  The caller keeps its fds.
+ */
+int	chat_spawner_start(struct chat_hub *hub);
+pid_t	chat_spawner_spawn(struct chat_hub *hub,
+	    const struct chat_worker *cfg, const char *peer, const int *fds,
+	    int nfds, int *pidfd);
+void	chat_spawner_stop(struct chat_hub *hub);
 
 /* The transports: each returns 0, or -1 after printing why. */
 int	chat_fifo_open(struct chat_hub *hub, const char *dir);

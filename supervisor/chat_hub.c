@@ -24,6 +24,7 @@
 #include <err.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -246,7 +247,7 @@ hub_close_to_worker(struct chat_client *c)
 	close(c->to_w);
 	c->to_w = -1;
 	queue_free(&c->q);
-	if (c->linger == NULL && c->pl != NULL) {
+	if (c->linger == NULL && c->pidfd >= 0) {
 		when = hub_after(&d);
 		c->linger = pv_loop_add_timer(c->hub->loop, &when,
 		    hub_on_linger, c);
@@ -738,24 +739,29 @@ hub_client_free(struct chat_client *c)
 	if (c->dirty)
 		TAILQ_REMOVE(&hub->dirty, c, dirty_entry);
 	pv_loop_cancel_timer(hub->loop, c->linger);
+	if (c->pidfd >= 0) {
+		pv_loop_del_fd(hub->loop, c->pidfd);
+		close(c->pidfd);
+	}
 	TAILQ_REMOVE(&hub->clients, c, entry);
 	hub->nclients--;
-	pv_pipeline_free(c->pl);
 	queue_free(&c->q);
 	free(c);
 	if (hub->stopping && hub->nclients == 0 && hub->stopped != NULL)
 		hub->stopped(hub);
 }
 
-/* The worker has been reaped: its filters go too, then the client. */
+/* The worker has exited (its pidfd is readable): filters, then client. */
 static void
-hub_on_worker_done(struct pv_pipeline *pl, void *arg)
+hub_on_worker_exit(struct pv_loop *loop, int fd, unsigned events, void *arg)
 {
 	struct chat_client *c = arg;
 
+	(void)loop;
+	(void)fd;
+	(void)events;
 	if (c->hub->verbose)
-		warnx("chat: %s: worker %ld exited with status %d", c->peer,
-		    (long)c->pgid, pv_pipeline_status(pl, 0));
+		warnx("chat: %s: worker %ld exited", c->peer, (long)c->pgid);
 	/* The group outlives its leader while a filter is in it. */
 	if (c->pgid > 0)
 		killpg(c->pgid, SIGKILL);
@@ -772,7 +778,7 @@ hub_client_new(struct chat_hub *hub, enum chat_transport t)
 		return NULL;
 	c->hub = hub;
 	c->t = t;
-	c->from_w = c->to_w = c->in_w = -1;
+	c->from_w = c->to_w = c->in_w = c->pidfd = -1;
 	c->wcfg.sink = t == CHAT_MSGQ ? CHAT_SINK_MSGQ : t == CHAT_UDP ?
 	    CHAT_SINK_UDP : CHAT_SINK_FD;
 	c->wcfg.peer = c->peer;
@@ -812,9 +818,9 @@ int
 hub_client_start(struct chat_hub *hub, struct chat_client *c, int in,
     int out)
 {
-	struct pv_stage *st;
 	int h2w[2] = { -1, -1 }, w2h[2] = { -1, -1 }, inp[2] = { -1, -1 };
-	int saved;
+	int fds[5], nfds = 4, saved;
+	pid_t pid;
 
 	if (c->t == CHAT_MSGQ || c->t == CHAT_UDP) {
 		if (hub_pipe(inp) == -1)
@@ -823,21 +829,16 @@ hub_client_start(struct chat_hub *hub, struct chat_client *c, int in,
 	}
 	if (hub_pipe(h2w) == -1 || hub_pipe(w2h) == -1)
 		goto fail;
-	if ((c->pl = pv_pipeline_new()) == NULL ||
-	    (st = pv_pipeline_add_func(c->pl, "chat-worker", chat_worker_main,
-	    &c->wcfg)) == NULL)
+	fds[0] = in;
+	fds[1] = out;
+	fds[2] = h2w[0];
+	fds[3] = w2h[1];
+	if (c->t == CHAT_UDP)
+		fds[nfds++] = hub->udp;
+	if ((pid = chat_spawner_spawn(hub, &c->wcfg, c->peer, fds, nfds,
+	    &c->pidfd)) == -1)
 		goto fail;
-	pv_pipeline_set_sigmode(c->pl, PV_SIG_DEFAULT);
-	pv_pipeline_set_input(c->pl, in);
-	pv_pipeline_set_output(c->pl, out);
-	if (pv_stage_pass_fd(st, h2w[0], CHAT_WFD_FROM_HUB) == -1 ||
-	    pv_stage_pass_fd(st, w2h[1], CHAT_WFD_TO_HUB) == -1 ||
-	    (c->t == CHAT_UDP && pv_stage_pass_fd(st, hub->udp,
-	    CHAT_WFD_UDP) == -1))
-		goto fail;
-	if (pv_pipeline_start(c->pl) == -1)
-		goto fail;
-	c->pgid = pv_pipeline_pgid(c->pl);
+	c->pgid = pid;
 	close(h2w[0]);
 	close(w2h[1]);
 	if (inp[0] >= 0)
@@ -851,20 +852,18 @@ hub_client_start(struct chat_hub *hub, struct chat_client *c, int in,
 		fcntl(c->in_w, F_SETFL, O_NONBLOCK);
 	if ((c->rc = room_client_new(hub->room, c)) == NULL ||
 	    pv_loop_add_fd(hub->loop, c->from_w, PV_READ, hub_on_from_worker,
-	    c) == -1) {
+	    c) == -1 || pv_loop_add_fd(hub->loop, c->pidfd, PV_READ,
+	    hub_on_worker_exit, c) == -1) {
 		saved = errno;
+		killpg(c->pgid, SIGKILL);
 		room_client_free(hub->room, c->rc);
 		c->rc = NULL;
 		pv_loop_del_fd(hub->loop, c->from_w);
 		close(c->to_w);
 		close(c->from_w);
+		close(c->pidfd);
 		if (c->in_w >= 0)
 			close(c->in_w);
-		while (pv_pipeline_stop(c->pl, SIGKILL, NULL) == -1 &&
-		    errno == EINTR)
-			continue;
-		pv_pipeline_free(c->pl);
-		c->pl = NULL;
 		errno = saved;
 		return -1;
 	}
@@ -875,18 +874,9 @@ hub_client_start(struct chat_hub *hub, struct chat_client *c, int in,
 	hub->count.connections++;
 	if (hub->verbose)
 		warnx("chat: %s connected, worker %ld", c->peer, (long)c->pgid);
-	/* This may reap at once and free c: nothing of c after it. */
-	if (pv_pipeline_watch(c->pl, hub->loop, hub_on_worker_done, c) == -1) {
-		warn("chat: %s: cannot watch its worker", c->peer);
-		killpg(c->pgid, SIGKILL);
-	}
 	return 0;
 fail:
 	saved = errno;
-	if (c->pl != NULL) {
-		pv_pipeline_free(c->pl);
-		c->pl = NULL;
-	}
 	if (h2w[0] >= 0) {
 		close(h2w[0]);
 		close(h2w[1]);
@@ -939,9 +929,13 @@ hub_destroy(struct chat_hub *hub)
 	hub->stopping = 0;	/* no hub->stopped from here */
 	hub_kill_all(hub);
 	while ((c = TAILQ_FIRST(&hub->clients)) != NULL) {
-		while (pv_pipeline_stop(c->pl, SIGKILL, NULL) == -1 &&
-		    errno == EINTR)
-			continue;
+		/* The spawner reaps it; its pidfd says when it is gone. */
+		if (c->pidfd >= 0) {
+			struct pollfd pfd = { c->pidfd, POLLIN, 0 };
+
+			while (poll(&pfd, 1, 5000) == -1 && errno == EINTR)
+				continue;
+		}
 		hub_client_gone(c, "stopped", 0);
 		hub_client_free(c);
 	}

@@ -52,10 +52,13 @@
 #define WORKER_SPLICE	65536
 #define WORKER_RETRY_MS	10		/* msgq full: try again */
 #define WORKER_ENCODED	(PV_VIS_SIZE(CHAT_LINE_LIMIT) + 64)
+#define WORKER_INSIZE	(CHAT_LINE_LIMIT + 2 + WORKER_READ)
 
 /*
  * One direction of output: bytes from src to a stream fd dst (splice, or
  * read and write), or split into lines sent as messages or datagrams.
+ * The buffer is apart (struct worker_bufs) so that the flags of both
+ * pumps share one page and an unused buffer is never touched.
  */
 struct pump {
 	int		 src, dst;	/* dst -1: msgq/UDP lines */
@@ -63,7 +66,7 @@ struct pump {
 	int		 eof;		/* src ended and buf is empty */
 	int		 src_eof;
 	int		 discard;	/* the client is gone: drop it all */
-	char		 buf[WORKER_OUTBUF];
+	char		*buf;		/* WORKER_OUTBUF bytes */
 	size_t		 off, len;
 };
 
@@ -80,12 +83,27 @@ struct worker {
 	size_t		 headlen;
 	int		 splice_ok;
 	size_t		 discarding;	/* bytes of an overlong line so far */
-	char		 in[CHAT_LINE_LIMIT + 2 + WORKER_READ];
 	size_t		 inlen;
 	struct pump	 a;		/* hub -> stream (socket, FIFO, chain) */
 	struct pump	 b;		/* hub or chain -> msgq/UDP lines */
 	int		 use_a, use_b;
 	struct pv_pipeline *inbound, *outbound;
+	char		*in;		/* CHAT_LINE_LIMIT + 2 + WORKER_READ */
+	char		*enc;		/* WORKER_ENCODED */
+};
+
+/*
+ * The worker's buffers, in the order they are needed: a page of memory
+ * the worker writes is a page it no longer shares with the spawner, so
+ * what a TCP client never uses (pump b's buffer) comes last and stays
+ * untouched.
+ */
+struct worker_bufs {
+	struct worker	 w;
+	char		 in[CHAT_LINE_LIMIT + 2 + WORKER_READ];
+	char		 enc[WORKER_ENCODED];
+	char		 a[WORKER_OUTBUF];
+	char		 b[WORKER_OUTBUF];
 };
 
 /* Sends n bytes to the hub; on failure the hub is gone and so are we. */
@@ -157,7 +175,7 @@ worker_line(struct worker *w, char *line, size_t len, char *enc)
 static void
 worker_lines(struct worker *w)
 {
-	static char enc[WORKER_ENCODED];
+	char *enc = w->enc;
 	char msg[96];
 	size_t max = w->cfg->max_line, start = 0, len;
 	char *lf;
@@ -211,7 +229,7 @@ worker_read_client(struct worker *w)
 {
 	ssize_t n;
 
-	n = read(w->cin, w->in + w->inlen, sizeof(w->in) - w->inlen);
+	n = read(w->cin, w->in + w->inlen, WORKER_INSIZE - w->inlen);
 	if (n == -1) {
 		if (errno == EINTR || errno == EAGAIN)
 			return;
@@ -221,7 +239,7 @@ worker_read_client(struct worker *w)
 	if (n == 0) {
 		/* A last line without LF still counts. */
 		if (w->inlen > 0 && w->discarding == 0 &&
-		    w->inlen < sizeof(w->in)) {
+		    w->inlen < WORKER_INSIZE) {
 			w->in[w->inlen++] = '\n';
 			worker_lines(w);
 		}
@@ -321,7 +339,7 @@ pump_flush(struct worker *w, struct pump *p)
 		lf = memchr(p->buf + p->off, '\n', p->len - p->off);
 		if (lf == NULL) {
 			/* A line longer than the buffer goes out cut. */
-			if (!(p->off == 0 && p->len == sizeof(p->buf)) &&
+			if (!(p->off == 0 && p->len == WORKER_OUTBUF) &&
 			    !p->src_eof)
 				break;
 			lf = p->buf + p->len;
@@ -368,16 +386,42 @@ pump_run(struct worker *w, struct pump *p, int verdict)
 			return -1;
 		w->splice_ok = 0;	/* a terminal, say: copy instead */
 	}
-	n = read(p->src, p->buf + p->len, sizeof(p->buf) - p->len);
-	if (n == -1)
-		return errno == EINTR || errno == EAGAIN ? 0 : -1;
-	if (n == 0)
-		p->src_eof = 1;
-	else {
+	if (p->dst >= 0 && p->len == 0 && verdict) {
+		/*
+		 * The few replies to a name go through the stack, which is
+		 * written anyway, so the buffer's page is never touched (and
+		 * never stops being shared with the spawner) for most clients.
+		 */
+		char small[512];
+		ssize_t w2;
+
+		n = read(p->src, small, sizeof(small));
+		if (n <= 0)
+			goto readend;
+		worker_verdict(w, small, (size_t)n);
+		do
+			w2 = write(p->dst, small, (size_t)n);
+		while (w2 == -1 && errno == EINTR);
+		if (w2 == n)
+			return 0;
+		if (w2 == -1 && errno != EAGAIN)
+			return -1;
+		w2 = w2 < 0 ? 0 : w2;
+		memcpy(p->buf, small + w2, (size_t)(n - w2));
+		p->len = (size_t)(n - w2);
+		return pump_flush(w, p);
+	}
+	n = read(p->src, p->buf + p->len, WORKER_OUTBUF - p->len);
+	if (n > 0) {
 		if (verdict)
 			worker_verdict(w, p->buf + p->len, (size_t)n);
 		p->len += (size_t)n;
+		return pump_flush(w, p);
 	}
+readend:
+	if (n == -1)
+		return errno == EINTR || errno == EAGAIN ? 0 : -1;
+	p->src_eof = 1;
 	return pump_flush(w, p);
 }
 
@@ -532,7 +576,8 @@ pump_step(struct worker *w, struct pump *p, int verdict)
 int
 chat_worker_main(void *arg)
 {
-	static struct worker w;
+	static struct worker_bufs bufs;
+	struct worker *wp = &bufs.w;
 	const struct chat_worker *cfg = arg;
 	struct sigaction sa;
 	struct pollfd pfd[3];
@@ -544,55 +589,59 @@ chat_worker_main(void *arg)
 	sigaction(SIGPIPE, &sa, NULL);
 	setproctitle("chat worker %s", cfg->peer);
 
-	w.cfg = cfg;
-	w.hub_out = CHAT_WFD_TO_HUB;
-	w.cin = 0;
-	w.reading = 1;
+	wp->cfg = cfg;
+	wp->in = bufs.in;
+	wp->enc = bufs.enc;
+	wp->a.buf = bufs.a;
+	wp->b.buf = bufs.b;
+	wp->hub_out = CHAT_WFD_TO_HUB;
+	wp->cin = 0;
+	wp->reading = 1;
 	if (cfg->fifo_dir != NULL && worker_open_fifos(cfg) == -1)
 		return 1;	/* the client gave up: end of file for the hub */
 	if (cfg->inbound != NULL) {
-		if ((w.inbound = worker_filter(cfg, cfg->inbound, 0, -1)) ==
+		if ((wp->inbound = worker_filter(cfg, cfg->inbound, 0, -1)) ==
 		    NULL)
 			return 1;
-		w.cin = pv_pipeline_output_fd(w.inbound);
+		wp->cin = pv_pipeline_output_fd(wp->inbound);
 	}
 	/* Pump a carries stream bytes, pump b lines for msgq and UDP. */
-	w.use_a = cfg->sink == CHAT_SINK_FD || cfg->outbound != NULL;
-	w.use_b = cfg->sink != CHAT_SINK_FD;
-	w.a.src = CHAT_WFD_FROM_HUB;
-	w.a.dst = 1;
-	w.b.src = CHAT_WFD_FROM_HUB;
-	w.b.dst = -1;
+	wp->use_a = cfg->sink == CHAT_SINK_FD || cfg->outbound != NULL;
+	wp->use_b = cfg->sink != CHAT_SINK_FD;
+	wp->a.src = CHAT_WFD_FROM_HUB;
+	wp->a.dst = 1;
+	wp->b.src = CHAT_WFD_FROM_HUB;
+	wp->b.dst = -1;
 	if (cfg->outbound != NULL) {
-		if ((w.outbound = worker_filter(cfg, cfg->outbound, -1,
+		if ((wp->outbound = worker_filter(cfg, cfg->outbound, -1,
 		    cfg->sink == CHAT_SINK_FD ? 1 : -1)) == NULL)
 			return 1;
-		w.a.dst = pv_pipeline_input_fd(w.outbound);
-		if (w.use_b)
-			w.b.src = pv_pipeline_output_fd(w.outbound);
+		wp->a.dst = pv_pipeline_input_fd(wp->outbound);
+		if (wp->use_b)
+			wp->b.src = pv_pipeline_output_fd(wp->outbound);
 	}
-	w.a.eof = !w.use_a;
-	w.b.eof = !w.use_b;
-	w.splice_ok = 1;
-	worker_nonblock(w.cin);
+	wp->a.eof = !wp->use_a;
+	wp->b.eof = !wp->use_b;
+	wp->splice_ok = 1;
+	worker_nonblock(wp->cin);
 	worker_nonblock(CHAT_WFD_FROM_HUB);
-	if (w.use_a)
-		worker_nonblock(w.a.dst);
-	if (w.use_b)
-		worker_nonblock(w.b.src);
+	if (wp->use_a)
+		worker_nonblock(wp->a.dst);
+	if (wp->use_b)
+		worker_nonblock(wp->b.src);
 
-	while (!w.a.eof || !w.b.eof) {
+	while (!wp->a.eof || !wp->b.eof) {
 		np = 0;
 		ci = -1;
 		timeout = -1;
-		asked = w.verdict;
-		if (w.reading && !w.verdict) {
-			pfd[np].fd = w.cin;
+		asked = wp->verdict;
+		if (wp->reading && !wp->verdict) {
+			pfd[np].fd = wp->cin;
 			pfd[np].events = POLLIN;
 			ci = (int)np++;
 		}
-		ai = pump_poll(&w, &w.a, pfd, &np, &timeout);
-		bi = pump_poll(&w, &w.b, pfd, &np, &timeout);
+		ai = pump_poll(wp, &wp->a, pfd, &np, &timeout);
+		bi = pump_poll(wp, &wp->b, pfd, &np, &timeout);
 		if (timeout == -1 && cfg->sink == CHAT_SINK_MSGQ &&
 		    cfg->idle_ms > 0)
 			timeout = (int)cfg->idle_ms;
@@ -605,32 +654,32 @@ chat_worker_main(void *arg)
 		/* A msgq client has no connection to break: ask the kernel. */
 		if (cfg->sink == CHAT_SINK_MSGQ && n == 0 &&
 		    kill(cfg->peer_pid, 0) == -1 && errno == ESRCH)
-			worker_gone(&w, "the client's process is gone");
+			worker_gone(wp, "the client's process is gone");
 		if (ci >= 0 && pfd[ci].revents)
-			worker_read_client(&w);
-		if ((ai >= 0 && pfd[ai].revents) || (w.a.full && ai < 0 &&
-		    !w.a.eof))
-			dead |= pump_step(&w, &w.a, w.verdict) == -1;
-		if ((bi >= 0 && pfd[bi].revents) || (w.b.full && bi < 0 &&
-		    !w.b.eof))
-			dead |= pump_step(&w, &w.b, w.verdict &&
-			    !w.use_a) == -1;
+			worker_read_client(wp);
+		if ((ai >= 0 && pfd[ai].revents) || (wp->a.full && ai < 0 &&
+		    !wp->a.eof))
+			dead |= pump_step(wp, &wp->a, wp->verdict) == -1;
+		if ((bi >= 0 && pfd[bi].revents) || (wp->b.full && bi < 0 &&
+		    !wp->b.eof))
+			dead |= pump_step(wp, &wp->b, wp->verdict &&
+			    !wp->use_a) == -1;
 		/* Lines that waited for the answer to a name go on now. */
-		if (!w.verdict && w.reading && w.inlen > 0)
-			worker_lines(&w);
+		if (!wp->verdict && wp->reading && wp->inlen > 0)
+			worker_lines(wp);
 		/*
 		 * Lines that came in the same read as a name attempt waited
 		 * for its answer: handle them now, not at the next input.
 		 */
-		if (asked && !w.verdict && w.reading && w.inlen > 0)
-			worker_lines(&w);
+		if (asked && !wp->verdict && wp->reading && wp->inlen > 0)
+			worker_lines(wp);
 		/* The chain's input ends when the hub's side does. */
-		if (w.use_a && w.use_b && w.a.eof && w.a.dst >= 0) {
-			close(w.a.dst);
-			w.a.dst = -1;
+		if (wp->use_a && wp->use_b && wp->a.eof && wp->a.dst >= 0) {
+			close(wp->a.dst);
+			wp->a.dst = -1;
 		}
 	}
 	if (!dead)
-		worker_finish(&w);
+		worker_finish(wp);
 	return 0;
 }

@@ -374,6 +374,7 @@ pipevisor_chat(int argc, char *argv[])
 	hub.timeout.tv_sec = 30;
 	hub.grace.tv_sec = 2;
 	hub.reserve = hub.devnull = hub.fifo_lock = hub.lobby = -1;
+	hub.spawn_fd = -1;
 	hub.msqid = hub.msgq_lock = hub.gw_fd = hub.udp = -1;
 	hub.stopped = chat_stopped;
 	TAILQ_INIT(&hub.clients);
@@ -488,6 +489,11 @@ pipevisor_chat(int argc, char *argv[])
 		goto fail;
 	if (udp != NULL && chat_udp_open(&hub, udp) == -1)
 		goto fail;
+	/* Forked while the hub is small, after what workers point into. */
+	if (chat_spawner_start(&hub) == -1) {
+		warn("chat: cannot start the spawner");
+		goto fail;
+	}
 	if (http != NULL && (hub.http = http_start(hub.loop, http,
 	    chat_render, &hub, why, sizeof(why))) == NULL) {
 		warnx("chat: --http: %s", why);
@@ -510,6 +516,7 @@ out:
 		http_stop(hub.http);
 	hub_destroy(&hub);
 	chat_msgq_close(&hub);
+	chat_spawner_stop(&hub);
 	pv_loop_cancel_timer(hub.loop, hub.kill_timer);
 	pv_loop_cancel_timer(hub.loop, hub.flush_timer);
 	room_free(hub.room);
