@@ -43,6 +43,7 @@
 #define CHAT_GROUPS_DEFAULT	32	/* --max-groups per client */
 #define CHAT_CLIENTS_DEFAULT	1024	/* --max-clients in total */
 #define CHAT_QUEUE_DEFAULT	65536	/* --queue: bytes per client */
+#define CHAT_STALL_MS		500	/* that long past --queue: dropped */
 /* A line still without LF after this many times --max-line: disconnect. */
 #define CHAT_DISCARD_FACTOR	16
 
@@ -331,6 +332,10 @@ struct chat_client {
 	struct timespec		 heard;		/* UDP: last datagram */
 	struct timespec		 since;		/* connected */
 	struct pv_timer		*linger;	/* SIGKILL if it lingers */
+	int			 congested;	/* queue past --queue */
+	struct pv_timer		*stall;		/* drop it if still so */
+	int			 parked;	/* input unwatched for now */
+	TAILQ_ENTRY(chat_client) parked_entry;	/* hub->parked */
 	struct chat_worker	 wcfg;
 };
 
@@ -351,7 +356,8 @@ struct chat_hub {
 	struct chat_room	*room;
 	struct chat_clients	 clients;
 	struct chat_clients	 dirty;
-	size_t			 nclients;
+	struct chat_clients	 parked;	/* senders held back */
+	size_t			 nclients, ncongested;
 	struct pv_timer		*flush_timer;
 	/* Options. */
 	size_t			 max_line, max_groups, max_clients, queue;

@@ -6,9 +6,17 @@
  * bytes the client must read.  The hub formats a delivery once and
  * appends it to every member's queue; the queues are written out at the
  * start of the next loop round (a zero-delay timer), so one write(2)
- * carries every line a worker got in that round.  The pipes to workers
- * are non-blocking: a queue that passes --queue bytes means the client
- * does not read, and its worker is killed (RELIABILITY.md item 29).
+ * carries every line a worker got in that round.
+ *
+ * Flow control.  The pipes to workers are non-blocking and every queue is
+ * bounded.  A queue past --queue bytes means that client is behind: the
+ * hub then stops reading every sender (each is "parked" when it next has
+ * something to say, so nothing is done for the quiet ones) until the
+ * queue is back under half, so a burst slows its senders instead of
+ * overflowing readers that are merely waiting for a CPU.  A client still
+ * behind after CHAT_STALL_MS does not read: it is dropped and its worker
+ * killed, and the room goes on (RELIABILITY.md item 29); so is one whose
+ * queue passes HUB_HARD times the bound at once.
  *
  * A client leaves the room as soon as it quits, its worker reports it
  * gone, or its worker dies; its peers see "* NAME quit" once each.  The
@@ -36,7 +44,8 @@
 #include "pv_private.h"
 #include "chat.h"
 
-#define HUB_READ	65536		/* worker messages per read */
+#define HUB_READ	16384		/* worker messages per read */
+#define HUB_HARD	4		/* times --queue: dropped at once */
 #define HUB_LINGER_S	5		/* a closed worker's time to finish */
 #define HUB_LINE	(PV_VIS_SIZE(CHAT_LINE_LIMIT) + 2 * CHAT_NAME_MAX + 16)
 
@@ -146,16 +155,69 @@ hub_dirty(struct chat_client *c)
 	}
 }
 
-/* Queues n bytes for c's client; an overflow is handled at the flush. */
+/*
+ * A client whose queue stayed past --queue for CHAT_STALL_MS does not
+ * read: it is dropped, and the room goes on without it.
+ */
+static void
+hub_on_stall(struct pv_loop *loop, void *arg)
+{
+	struct chat_client *c = arg;
+
+	(void)loop;
+	c->stall = NULL;
+	c->overflow = 1;
+	hub_dirty(c);
+}
+
+/* Queues n bytes for c's client; see "Flow control" at the top. */
 static void
 hub_send(struct chat_client *c, const char *buf, size_t n)
 {
+	struct chat_hub *hub = c->hub;
+	struct timespec d = { 0, CHAT_STALL_MS * 1000000L }, when;
+	size_t pending;
+
 	if (c->to_w < 0 || c->closing || c->overflow)
 		return;
-	if (c->q.len - c->q.off + n > c->hub->queue ||
-	    queue_add(&c->q, buf, n) == -1)
+	pending = c->q.len - c->q.off + n;
+	/* Past the bound: the pipe may take some now; count only the rest. */
+	if (pending > hub->queue && queue_write(&c->q, c->to_w) == 0)
+		pending = n;
+	if (pending > HUB_HARD * hub->queue || queue_add(&c->q, buf, n) == -1) {
 		c->overflow = 1;
+	} else if (pending > hub->queue && !c->congested) {
+		/* Hold the senders back until it catches up, or drop it. */
+		c->congested = 1;
+		hub->ncongested++;
+		when = hub_after(&d);
+		c->stall = pv_loop_add_timer(hub->loop, &when, hub_on_stall, c);
+	}
 	hub_dirty(c);
+}
+
+/* c's queue is back under half the bound: stop holding senders for it. */
+static void
+hub_decongest(struct chat_client *c)
+{
+	struct chat_hub *hub = c->hub;
+	struct chat_client *p;
+
+	if (!c->congested)
+		return;
+	c->congested = 0;
+	pv_loop_cancel_timer(hub->loop, c->stall);
+	c->stall = NULL;
+	if (--hub->ncongested > 0)
+		return;
+	/* Nobody is behind any more: read the parked senders again. */
+	while ((p = TAILQ_FIRST(&hub->parked)) != NULL) {
+		TAILQ_REMOVE(&hub->parked, p, parked_entry);
+		p->parked = 0;
+		if (p->from_w >= 0 && pv_loop_add_fd(hub->loop, p->from_w,
+		    PV_READ, hub_on_from_worker, p) == -1)
+			hub_client_gone(p, "cannot watch its worker", 1);
+	}
 }
 
 /* Sends c the reply line "+ what" or "- what" or "* what". */
@@ -241,6 +303,7 @@ hub_close_to_worker(struct chat_client *c)
 
 	if (c->to_w < 0)
 		return;
+	hub_decongest(c);
 	if (c->watching)
 		pv_loop_del_fd(c->hub->loop, c->to_w);
 	c->watching = 0;
@@ -260,7 +323,11 @@ hub_close_from_worker(struct chat_client *c)
 {
 	if (c->from_w < 0)
 		return;
-	pv_loop_del_fd(c->hub->loop, c->from_w);
+	if (c->parked) {
+		TAILQ_REMOVE(&c->hub->parked, c, parked_entry);
+		c->parked = 0;
+	} else
+		pv_loop_del_fd(c->hub->loop, c->from_w);
 	close(c->from_w);
 	c->from_w = -1;
 	free(c->carry);
@@ -343,6 +410,8 @@ hub_flush(struct chat_hub *hub)
 		if (c->to_w < 0)
 			continue;
 		r = queue_write(&c->q, c->to_w);
+		if (c->congested && c->q.len - c->q.off <= hub->queue / 2)
+			hub_decongest(c);
 		if (r == 1 && !c->watching) {
 			if (pv_loop_add_fd(hub->loop, c->to_w, PV_WRITE,
 			    hub_on_to_worker, c) == 0)
@@ -620,8 +689,14 @@ hub_on_from_worker(struct pv_loop *loop, int fd, unsigned events, void *arg)
 	size_t len;
 	ssize_t n;
 
-	(void)loop;
 	(void)events;
+	if (c->hub->ncongested > 0) {
+		/* Someone is behind: this sender waits (see hub_decongest). */
+		pv_loop_del_fd(loop, fd);
+		c->parked = 1;
+		TAILQ_INSERT_TAIL(&c->hub->parked, c, parked_entry);
+		return;
+	}
 	n = read(fd, buf, sizeof(buf));
 	if (n == -1) {
 		if (errno == EINTR || errno == EAGAIN)

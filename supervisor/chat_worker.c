@@ -53,6 +53,8 @@
 #define WORKER_RETRY_MS	10		/* msgq full: try again */
 #define WORKER_ENCODED	(PV_VIS_SIZE(CHAT_LINE_LIMIT) + 64)
 #define WORKER_INSIZE	(CHAT_LINE_LIMIT + 2 + WORKER_READ)
+/* What one read of the client can make for the hub, at worst. */
+#define WORKER_HUBQ	(4 * WORKER_INSIZE + 64 * (WORKER_INSIZE / 2))
 
 /*
  * One direction of output: bytes from src to a stream fd dst (splice, or
@@ -90,6 +92,8 @@ struct worker {
 	struct pv_pipeline *inbound, *outbound;
 	char		*in;		/* CHAT_LINE_LIMIT + 2 + WORKER_READ */
 	char		*enc;		/* WORKER_ENCODED */
+	char		*hubq;		/* WORKER_HUBQ: for a full pipe */
+	size_t		 hubqlen;
 };
 
 /*
@@ -102,16 +106,80 @@ struct worker_bufs {
 	struct worker	 w;
 	char		 in[CHAT_LINE_LIMIT + 2 + WORKER_READ];
 	char		 enc[WORKER_ENCODED];
+	char		 hubq[WORKER_HUBQ];
 	char		 a[WORKER_OUTBUF];
 	char		 b[WORKER_OUTBUF];
 };
 
-/* Sends n bytes to the hub; on failure the hub is gone and so are we. */
+/*
+ * Sends n bytes to the hub, or queues them when its pipe is full: the hub
+ * holds back senders while a reader is behind (chat_hub.c), and a worker
+ * blocked in write(2) could not forward what the hub sends its own client
+ * meanwhile, so that client would look slow.  While bytes are queued the
+ * client is not read.  On failure the hub no longer listens to this
+ * client (it closed it: idle, dropped, shutting down) or is gone: the
+ * client is no longer read, but what the hub sent still goes out, and the
+ * end (an empty datagram, 'X', a shutdown) is still signalled when its
+ * pipe ends.  Exiting here would lose both.
+ */
 static void
 worker_to_hub(struct worker *w, const char *buf, size_t n)
 {
-	if (n > 0 && pv_write_all(w->hub_out, buf, n) == -1)
-		_exit(1);
+	ssize_t r = 0;
+
+	if (n == 0 || w->hub_out < 0)
+		return;
+	if (w->hubqlen == 0) {
+		do
+			r = write(w->hub_out, buf, n);
+		while (r == -1 && errno == EINTR);
+		if (r == -1 && errno != EAGAIN)
+			goto gone;
+		if (r == (ssize_t)n)
+			return;
+		if (r == -1)
+			r = 0;
+	}
+	if (w->hubqlen + n - (size_t)r > WORKER_HUBQ) {
+		/* Cannot happen with a bounded read; block rather than lose. */
+		if (pv_write_all(w->hub_out, w->hubq, w->hubqlen) == -1 ||
+		    pv_write_all(w->hub_out, buf + r, n - (size_t)r) == -1)
+			goto gone;
+		w->hubqlen = 0;
+		return;
+	}
+	memcpy(w->hubq + w->hubqlen, buf + r, n - (size_t)r);
+	w->hubqlen += n - (size_t)r;
+	return;
+gone:
+	close(w->hub_out);
+	w->hub_out = -1;
+	w->hubqlen = 0;
+	w->reading = 0;
+}
+
+/* Writes out what waits for the hub's pipe to have room. */
+static void
+worker_hub_flush(struct worker *w)
+{
+	ssize_t r;
+
+	while (w->hubqlen > 0 && w->hub_out >= 0) {
+		r = write(w->hub_out, w->hubq, w->hubqlen);
+		if (r == -1) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN)
+				return;
+			close(w->hub_out);
+			w->hub_out = -1;
+			w->hubqlen = 0;
+			w->reading = 0;
+			return;
+		}
+		memmove(w->hubq, w->hubq + r, w->hubqlen - (size_t)r);
+		w->hubqlen -= (size_t)r;
+	}
 }
 
 /* Tells the hub about an error it should reply with, as "E text". */
@@ -513,17 +581,25 @@ worker_finish(struct worker *w)
 {
 	struct timespec deadline, d = { 2, 0 };
 
+	if (w->outbound != NULL) {
+		/*
+		 * The chain's input ends here, so it writes out what it holds
+		 * ("+ bye") and exits; only then is the client's side shut.
+		 */
+		if (w->a.dst >= 0) {
+			close(w->a.dst);
+			w->a.dst = -1;
+		}
+		pv_now(&deadline);
+		deadline = pv_ts_add(deadline, d);
+		pv_pipeline_wait(w->outbound, &deadline);
+	}
 	if (w->cfg->sink == CHAT_SINK_MSGQ)
 		worker_send_line(w, "", 0, 'X');
 	else if (w->cfg->sink == CHAT_SINK_UDP)
 		worker_send_line(w, "", 0, 'D');
 	else
 		shutdown(1, SHUT_WR);
-	if (w->outbound != NULL) {
-		pv_now(&deadline);
-		deadline = pv_ts_add(deadline, d);
-		pv_pipeline_wait(w->outbound, &deadline);
-	}
 }
 
 /* Adds p's fd to poll: its sink when full, else its source. */
@@ -580,8 +656,8 @@ chat_worker_main(void *arg)
 	struct worker *wp = &bufs.w;
 	const struct chat_worker *cfg = arg;
 	struct sigaction sa;
-	struct pollfd pfd[3];
-	int n, timeout, ci, ai, bi, asked, dead = 0;
+	struct pollfd pfd[4];
+	int n, timeout, ci, ai, bi, hq, dead = 0;
 	nfds_t np;
 
 	memset(&sa, 0, sizeof(sa));
@@ -592,6 +668,7 @@ chat_worker_main(void *arg)
 	wp->cfg = cfg;
 	wp->in = bufs.in;
 	wp->enc = bufs.enc;
+	wp->hubq = bufs.hubq;
 	wp->a.buf = bufs.a;
 	wp->b.buf = bufs.b;
 	wp->hub_out = CHAT_WFD_TO_HUB;
@@ -625,6 +702,7 @@ chat_worker_main(void *arg)
 	wp->splice_ok = 1;
 	worker_nonblock(wp->cin);
 	worker_nonblock(CHAT_WFD_FROM_HUB);
+	worker_nonblock(CHAT_WFD_TO_HUB);
 	if (wp->use_a)
 		worker_nonblock(wp->a.dst);
 	if (wp->use_b)
@@ -632,10 +710,13 @@ chat_worker_main(void *arg)
 
 	while (!wp->a.eof || !wp->b.eof) {
 		np = 0;
-		ci = -1;
+		ci = hq = -1;
 		timeout = -1;
-		asked = wp->verdict;
-		if (wp->reading && !wp->verdict) {
+		if (wp->hubqlen > 0) {
+			pfd[np].fd = wp->hub_out;
+			pfd[np].events = POLLOUT;
+			hq = (int)np++;
+		} else if (wp->reading && !wp->verdict) {
 			pfd[np].fd = wp->cin;
 			pfd[np].events = POLLIN;
 			ci = (int)np++;
@@ -655,6 +736,8 @@ chat_worker_main(void *arg)
 		if (cfg->sink == CHAT_SINK_MSGQ && n == 0 &&
 		    kill(cfg->peer_pid, 0) == -1 && errno == ESRCH)
 			worker_gone(wp, "the client's process is gone");
+		if (hq >= 0 && pfd[hq].revents)
+			worker_hub_flush(wp);
 		if (ci >= 0 && pfd[ci].revents)
 			worker_read_client(wp);
 		if ((ai >= 0 && pfd[ai].revents) || (wp->a.full && ai < 0 &&
@@ -665,13 +748,8 @@ chat_worker_main(void *arg)
 			dead |= pump_step(wp, &wp->b, wp->verdict &&
 			    !wp->use_a) == -1;
 		/* Lines that waited for the answer to a name go on now. */
-		if (!wp->verdict && wp->reading && wp->inlen > 0)
-			worker_lines(wp);
-		/*
-		 * Lines that came in the same read as a name attempt waited
-		 * for its answer: handle them now, not at the next input.
-		 */
-		if (asked && !wp->verdict && wp->reading && wp->inlen > 0)
+		if (!wp->verdict && wp->reading && wp->inlen > 0 &&
+		    wp->hubqlen == 0)
 			worker_lines(wp);
 		/* The chain's input ends when the hub's side does. */
 		if (wp->use_a && wp->use_b && wp->a.eof && wp->a.dst >= 0) {

@@ -28,6 +28,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -147,6 +148,12 @@ chat_tcp_client(struct chat_hub *hub, int fd)
 	snprintf(c->peer, sizeof(c->peer), strchr(host, ':') != NULL ?
 	    "tcp:[%s]:%u" : "tcp:%s:%u", host, port);
 	chat_keepalive(hub, fd);
+	/* Lines go out as they come: no Nagle wait for the next one. */
+	{
+		int on = 1;
+
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
+	}
 	/* Keep the kernel's share of a slow client's queue small too. */
 	{
 		int sndbuf = (int)(hub->queue / 2 > 4096 ? hub->queue / 2 :
@@ -379,6 +386,7 @@ pipevisor_chat(int argc, char *argv[])
 	hub.stopped = chat_stopped;
 	TAILQ_INIT(&hub.clients);
 	TAILQ_INIT(&hub.dirty);
+	TAILQ_INIT(&hub.parked);
 	optind = 1;
 	while ((ch = getopt_long(argc, argv, "+hv", longopts, NULL)) != -1) {
 		dur = NULL;
@@ -466,6 +474,14 @@ pipevisor_chat(int argc, char *argv[])
 		    "least %zu bytes", hub.max_line * 4 + 64);
 	hub.filters = pipevisor_filters_dir();
 	setproctitle("chat hub");
+	/*
+	 * A queue that grew for a burst is freed once drained; with a fixed
+	 * mmap threshold (glibc otherwise raises it after the first such
+	 * free) and trimming, that memory goes back to the system instead of
+	 * staying in the hub's heap.
+	 */
+	mallopt(M_MMAP_THRESHOLD, 64 * 1024);
+	mallopt(M_TRIM_THRESHOLD, 256 * 1024);
 
 	/* Caught (and blocked) before listening: none is lost meanwhile. */
 	if ((hub.loop = pv_loop_new()) == NULL || (hub.room = room_new()) ==
