@@ -98,6 +98,7 @@ fifo_client(struct chat_hub *hub, const char *line)
 	}
 	snprintf(c->peer, sizeof(c->peer), "fifo:%ld", (long)pid);
 	c->peer_pid = pid;
+	c->wcfg.peer_pid = pid;
 	c->wcfg.fifo_dir = hub->fifo_dir;
 	if (hub->nclients >= hub->max_clients) {
 		/* The client's open of its pair times out: it is told so. */
