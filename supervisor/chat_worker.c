@@ -111,6 +111,20 @@ struct worker_bufs {
 	char		 b[WORKER_OUTBUF];
 };
 
+/* A FIFO client's pair, until both sides have it open; "" when done. */
+static char worker_fifo_names[2][PATH_MAX];
+
+/* Removes a FIFO client's pair, once (pvchat does too: whoever first). */
+static void
+worker_unlink_fifos(void)
+{
+	if (worker_fifo_names[0][0] == '\0')
+		return;
+	unlink(worker_fifo_names[0]);
+	unlink(worker_fifo_names[1]);
+	worker_fifo_names[0][0] = '\0';
+}
+
 /*
  * Sends n bytes to the hub, or queues them when its pipe is full: the hub
  * holds back senders while a reader is behind (chat_hub.c), and a worker
@@ -297,6 +311,7 @@ worker_read_client(struct worker *w)
 {
 	ssize_t n;
 
+	worker_unlink_fifos();	/* the client has opened its end */
 	n = read(w->cin, w->in + w->inlen, WORKER_INSIZE - w->inlen);
 	if (n == -1) {
 		if (errno == EINTR || errno == EAGAIN)
@@ -520,9 +535,13 @@ worker_open_fifos(const struct chat_worker *cfg)
 		close(out);
 		return -1;
 	}
-	/* Both ends are open: the names are no longer needed by anyone. */
-	unlink(c2s);
-	unlink(s2c);
+	/*
+	 * The names go once the client has opened c2s too: at the first
+	 * sign of it on c2s (data or end of file), or when we end.  Removing
+	 * them now could beat the client's open(2) to it.
+	 */
+	strlcpy(worker_fifo_names[0], c2s, sizeof(worker_fifo_names[0]));
+	strlcpy(worker_fifo_names[1], s2c, sizeof(worker_fifo_names[1]));
 	if (dup2(in, 0) == -1 || dup2(out, 1) == -1)
 		return -1;
 	close(in);
@@ -563,6 +582,33 @@ worker_filter(const struct chat_worker *cfg, const char *spec, int in,
 fail:
 	pv_pipeline_free(pl);
 	return NULL;
+}
+
+/*
+ * Returns 0 when pid is gone: no such process, or a zombie its parent
+ * has not reaped yet (it will never read its messages again).
+ */
+static int
+worker_alive(pid_t pid)
+{
+	char path[64], buf[256], *p;
+	ssize_t n;
+	int fd;
+
+	if (kill(pid, 0) == -1 && errno == ESRCH)
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return errno == ENOENT ? 0 : 1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 1;
+	buf[n] = '\0';
+	/* "pid (comm) S ...": the state follows the last ')'. */
+	if ((p = strrchr(buf, ')')) == NULL || p[1] != ' ')
+		return 1;
+	return p[2] != 'Z' && p[2] != 'X';
 }
 
 /* Sets O_NONBLOCK on fd. */
@@ -734,7 +780,7 @@ chat_worker_main(void *arg)
 		}
 		/* A msgq client has no connection to break: ask the kernel. */
 		if (cfg->sink == CHAT_SINK_MSGQ && n == 0 &&
-		    kill(cfg->peer_pid, 0) == -1 && errno == ESRCH)
+		    !worker_alive(cfg->peer_pid))
 			worker_gone(wp, "the client's process is gone");
 		if (hq >= 0 && pfd[hq].revents)
 			worker_hub_flush(wp);
@@ -759,5 +805,6 @@ chat_worker_main(void *arg)
 	}
 	if (!dead)
 		worker_finish(wp);
+	worker_unlink_fifos();
 	return 0;
 }
