@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "pipevisor.h"
@@ -298,6 +299,21 @@ chat_msgq_close(struct chat_hub *hub)
 		hub->gw_fd = -1;	/* pv_pipeline_free closes it */
 	}
 	if (hub->msqid >= 0) {
+		/*
+		 * The workers' last messages ("* server shutting down", 'X')
+		 * may still be in the queue: give the clients a moment to take
+		 * them before the removal destroys them.
+		 */
+		struct msqid_ds ds;
+		struct timespec tick = { 0, 10 * 1000000L };
+		int i;
+
+		for (i = 0; i < 100; i++) {
+			if (msgctl(hub->msqid, IPC_STAT, &ds) == -1 ||
+			    ds.msg_qnum == 0)
+				break;
+			nanosleep(&tick, NULL);
+		}
 		msgctl(hub->msqid, IPC_RMID, NULL);
 		hub->msqid = -1;
 	}

@@ -80,7 +80,7 @@ struct worker {
 	int		 reading;	/* still reading the client */
 	int		 named;		/* the hub accepted a name */
 	int		 verdict;	/* waiting for the answer to a name */
-	int		 expect;	/* replies due before that answer */
+	int		 expect;	/* replies due, while not named */
 	char		 head[16];	/* the start of a reply line */
 	size_t		 headlen;
 	int		 splice_ok;
@@ -111,7 +111,7 @@ struct worker_bufs {
 	char		 b[WORKER_OUTBUF];
 };
 
-/* A FIFO client's pair, until both sides have it open; "" when done. */
+/* A FIFO client's pair, until both sides have it open; "" when gone. */
 static char worker_fifo_names[2][PATH_MAX];
 
 /* Removes a FIFO client's pair, once (pvchat does too: whoever first). */
@@ -311,7 +311,6 @@ worker_read_client(struct worker *w)
 {
 	ssize_t n;
 
-	worker_unlink_fifos();	/* the client has opened its end */
 	n = read(w->cin, w->in + w->inlen, WORKER_INSIZE - w->inlen);
 	if (n == -1) {
 		if (errno == EINTR || errno == EAGAIN)
@@ -333,6 +332,9 @@ worker_read_client(struct worker *w)
 	worker_lines(w);
 }
 
+/* The hub's replies are being counted (worker_verdict): no splice. */
+#define WORKER_COUNTING(w)	(!(w)->named && (w)->expect > 0)
+
 /*
  * Reads the hub's replies while a name attempt waits for its answer.
  * Before a client has a name every line it is sent is a reply to one of
@@ -346,7 +348,14 @@ worker_verdict(struct worker *w, const char *buf, size_t n)
 	static const char welcome[] = "+ welcome ";
 	size_t i;
 
-	for (i = 0; i < n && w->verdict; i++) {
+	/*
+	 * Every reply is counted, not only those that come while a name
+	 * waits: the error to a line sent before it ("- bad name") may come
+	 * back before the name is even sent, and not counting it would make
+	 * the worker wait for one reply too many, and read the client no
+	 * more.
+	 */
+	for (i = 0; i < n && w->expect > 0; i++) {
 		if (buf[i] != '\n') {
 			if (w->headlen < sizeof(welcome) - 1)
 				w->head[w->headlen++] = buf[i];
@@ -354,7 +363,7 @@ worker_verdict(struct worker *w, const char *buf, size_t n)
 		}
 		if (w->headlen >= 2 && (w->head[0] == '+' ||
 		    w->head[0] == '-') && w->head[1] == ' ' &&
-		    --w->expect == 0) {
+		    --w->expect == 0 && w->verdict) {
 			w->verdict = 0;
 			w->named = w->headlen == sizeof(welcome) - 1 &&
 			    memcmp(w->head, welcome, w->headlen) == 0;
@@ -526,22 +535,26 @@ worker_open_fifos(const struct chat_worker *cfg)
 	    sb.st_uid != geteuid() || lstat(c2s, &sb) == -1 ||
 	    !S_ISFIFO(sb.st_mode) || sb.st_uid != geteuid())
 		return -1;
-	/* s2c first: the client waits in its open of c2s until we do. */
+	strlcpy(worker_fifo_names[0], c2s, sizeof(worker_fifo_names[0]));
+	strlcpy(worker_fifo_names[1], s2c, sizeof(worker_fifo_names[1]));
+	/* s2c first: the client has it open for reading already. */
 	if ((out = open(s2c, O_WRONLY | O_NONBLOCK | O_NOFOLLOW |
 	    O_CLOEXEC)) == -1)
 		return -1;
-	if ((in = open(c2s, O_RDONLY | O_NONBLOCK | O_NOFOLLOW |
-	    O_CLOEXEC)) == -1) {
+	/*
+	 * c2s blocking: both sides meet in open(2), so when it returns the
+	 * client has its end and the names can go.  A client that died
+	 * before its open would leave us here for ever: SIGALRM, at its
+	 * default action in a worker, ends the wait and the worker.
+	 */
+	alarm((CHAT_FIFO_TIMEOUT_MS + 999) / 1000 + 1);
+	in = open(c2s, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	alarm(0);
+	if (in == -1) {
 		close(out);
 		return -1;
 	}
-	/*
-	 * The names go once the client has opened c2s too: at the first
-	 * sign of it on c2s (data or end of file), or when we end.  Removing
-	 * them now could beat the client's open(2) to it.
-	 */
-	strlcpy(worker_fifo_names[0], c2s, sizeof(worker_fifo_names[0]));
-	strlcpy(worker_fifo_names[1], s2c, sizeof(worker_fifo_names[1]));
+	worker_unlink_fifos();
 	if (dup2(in, 0) == -1 || dup2(out, 1) == -1)
 		return -1;
 	close(in);
@@ -720,8 +733,10 @@ chat_worker_main(void *arg)
 	wp->hub_out = CHAT_WFD_TO_HUB;
 	wp->cin = 0;
 	wp->reading = 1;
-	if (cfg->fifo_dir != NULL && worker_open_fifos(cfg) == -1)
+	if (cfg->fifo_dir != NULL && worker_open_fifos(cfg) == -1) {
+		worker_unlink_fifos();
 		return 1;	/* the client gave up: end of file for the hub */
+	}
 	if (cfg->inbound != NULL) {
 		if ((wp->inbound = worker_filter(cfg, cfg->inbound, 0, -1)) ==
 		    NULL)
@@ -788,10 +803,11 @@ chat_worker_main(void *arg)
 			worker_read_client(wp);
 		if ((ai >= 0 && pfd[ai].revents) || (wp->a.full && ai < 0 &&
 		    !wp->a.eof))
-			dead |= pump_step(wp, &wp->a, wp->verdict) == -1;
+			dead |= pump_step(wp, &wp->a, WORKER_COUNTING(wp)) ==
+			    -1;
 		if ((bi >= 0 && pfd[bi].revents) || (wp->b.full && bi < 0 &&
 		    !wp->b.eof))
-			dead |= pump_step(wp, &wp->b, wp->verdict &&
+			dead |= pump_step(wp, &wp->b, WORKER_COUNTING(wp) &&
 			    !wp->use_a) == -1;
 		/* Lines that waited for the answer to a name go on now. */
 		if (!wp->verdict && wp->reading && wp->inlen > 0 &&
