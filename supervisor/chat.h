@@ -490,11 +490,19 @@ int	chat_render(const char *path, struct http_response *resp, void *arg);
  * kind: 'C' connect (no text), 'D' one line (no LF), 'T' a line cut at
  * CHAT_MSGQ_TEXT bytes (the hub answers "- line too long"), 'X' the
  * client leaves; from the hub 'D' one line and 'X' the hub closed the
- * connection (after "+ bye", a drop or a shutdown).
+ * connection (after "+ bye", a drop, a shutdown, or in answer to the
+ * client's 'X').  Both sides send with IPC_NOWAIT and retry: the queue's
+ * default limit (16 KiB) holds only a few full messages.  At a stop the
+ * hub waits up to a second for the queue to empty before removing it; a
+ * client treats EIDRM as the end.  A client is noticed gone when its
+ * process is (checked every --idle); a client that is PID 1 cannot use
+ * the queue (its mtype would be the requests').
  */
 #define CHAT_MSGQ_PROJ		'p'
 #define CHAT_MSGQ_REQUEST	1L
-#define CHAT_MSGQ_TEXT		4096
+/* A line of text per message: a delivered line, escapes included, fits
+ * (msgmax, 8192 by default, bounds the whole message). */
+#define CHAT_MSGQ_TEXT		8000
 
 struct chat_msg {
 	long		mtype;
@@ -509,9 +517,12 @@ struct chat_msg {
 
 /*
  * UDP: each datagram is one line (a client's trailing LF is optional;
- * the hub's datagrams end with one); a client is its address.  An empty datagram from a client is a keepalive (no
- * reply); an empty datagram from the hub means it closed the client.  A
- * client heard from for no --idle is expired ("* NAME quit").
+ * the hub's datagrams end with one and, escapes included, may be up to
+ * four times --max-line long); a client is its address.  An empty
+ * datagram from a client is a keepalive (no reply); an empty datagram
+ * from the hub means it closed the client.  A client heard from for no
+ * --idle is expired ("* NAME quit"); pvchat sends a keepalive after 2 s
+ * without sending, and "quit" at the end of its input.
  */
 #define CHAT_UDP_MAX		(CHAT_LINE_LIMIT + 2)
 

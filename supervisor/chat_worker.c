@@ -48,7 +48,8 @@
 #include "chat.h"
 
 #define WORKER_READ	4096		/* client bytes per read */
-#define WORKER_OUTBUF	16384		/* for msgq/UDP lines, or no splice */
+/* For msgq/UDP lines, or no splice: the longest delivery fits. */
+#define WORKER_OUTBUF	(PV_VIS_SIZE(CHAT_LINE_LIMIT) + 4 * CHAT_NAME_MAX)
 #define WORKER_SPLICE	65536
 #define WORKER_RETRY_MS	10		/* msgq full: try again */
 #define WORKER_ENCODED	(PV_VIS_SIZE(CHAT_LINE_LIMIT) + 64)
@@ -382,9 +383,9 @@ worker_send_line(struct worker *w, const char *line, size_t len, char kind)
 	static struct chat_msg m;
 	ssize_t n;
 
-	if (len > CHAT_MSGQ_TEXT)
-		len = CHAT_MSGQ_TEXT;
 	if (w->cfg->sink == CHAT_SINK_MSGQ) {
+		if (len > CHAT_MSGQ_TEXT)
+			len = CHAT_MSGQ_TEXT;
 		m.mtype = w->cfg->peer_pid;
 		m.pid = (int32_t)getpid();
 		m.kind = kind;
