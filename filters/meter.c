@@ -218,19 +218,8 @@ meter_summary(struct meter *m)
 static void __attribute__((noreturn))
 meter_die(struct meter *m, int signo)
 {
-	struct sigaction sa;
-	sigset_t one;
-
 	meter_summary(m);
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = SIG_DFL;
-	sigemptyset(&sa.sa_mask);
-	sigaction(signo, &sa, NULL);
-	sigemptyset(&one);
-	sigaddset(&one, signo);
-	sigprocmask(SIG_UNBLOCK, &one, NULL);
-	raise(signo);
-	_exit(128 + signo);
+	pv_sig_die(signo);
 }
 
 /* Acts on the caught signals that have arrived. */

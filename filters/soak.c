@@ -92,19 +92,8 @@ soak_cleanup(struct soak *s)
 static void __attribute__((noreturn))
 soak_die(struct soak *s, int signo)
 {
-	struct sigaction sa;
-	sigset_t one;
-
 	soak_cleanup(s);
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = SIG_DFL;
-	sigemptyset(&sa.sa_mask);
-	sigaction(signo, &sa, NULL);
-	sigemptyset(&one);
-	sigaddset(&one, signo);
-	sigprocmask(SIG_UNBLOCK, &one, NULL);
-	raise(signo);
-	_exit(128 + signo);
+	pv_sig_die(signo);
 }
 
 /* Reports what failed with errno, removes the temporary file, exits 1. */

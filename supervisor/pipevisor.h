@@ -228,6 +228,16 @@ long	pv_sig_window(long (*call)(void *), void *arg);
 /* read(2) inside pv_sig_window: -1/EINTR when a caught signal arrives. */
 ssize_t	pv_sig_read(int fd, void *buf, size_t n);
 
+/*
+ * Ends the process by signal signo, as if it had not caught it: after
+ * the caller's cleanup, the disposition goes back to the default, the
+ * signal is unblocked and raised, so the parent sees the signal in the
+ * exit status (a shell stops a script on Ctrl-C).  A signal whose
+ * default is not fatal ends the process with _exit(128 + signo).
+ * Standard output is flushed first.  Never returns.
+ */
+void	pv_sig_die(int signo) __attribute__((noreturn));
+
 /* ------------------------------------------------------------------ */
 /* Event loop (loop.c)                                                */
 /* ------------------------------------------------------------------ */

@@ -231,25 +231,6 @@ run_keyboard_signal(const struct pv_pipeline *pl)
 	return 0;
 }
 
-/* Dies of signo, as the shell expects of a program a signal stopped. */
-static void __attribute__((noreturn))
-run_die_of(int signo)
-{
-	struct sigaction sa;
-	sigset_t one;
-
-	fflush(NULL);
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = SIG_DFL;
-	sigemptyset(&sa.sa_mask);
-	sigaction(signo, &sa, NULL);
-	sigemptyset(&one);
-	sigaddset(&one, signo);
-	sigprocmask(SIG_UNBLOCK, &one, NULL);
-	raise(signo);
-	_exit(128 + signo);
-}
-
 /* Runs `pipevisor run`. */
 int
 pipevisor_run(int argc, char *argv[])
@@ -400,8 +381,8 @@ pipevisor_run(int argc, char *argv[])
 	pv_pipeline_free(rs.pl);
 	pv_loop_free(rs.loop);
 	if (rs.got_signal != 0 && !rs.timed_out)
-		run_die_of(rs.got_signal);
+		pv_sig_die(rs.got_signal);
 	if (keyboard != 0 && !rs.timed_out)
-		run_die_of(keyboard);
+		pv_sig_die(keyboard);
 	return status;
 }

@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <setjmp.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -230,6 +231,25 @@ pv_sig_read(int fd, void *buf, size_t n)
 	struct sig_read_args a = { fd, buf, n };
 
 	return (ssize_t)pv_sig_window(sig_read_call, &a);
+}
+
+/* Ends the process by signo; see pipevisor.h. */
+void
+pv_sig_die(int signo)
+{
+	struct sigaction sa;
+	sigset_t one;
+
+	fflush(NULL);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = SIG_DFL;
+	sigemptyset(&sa.sa_mask);
+	sigaction(signo, &sa, NULL);
+	sigemptyset(&one);
+	sigaddset(&one, signo);
+	sigprocmask(SIG_UNBLOCK, &one, NULL);
+	raise(signo);
+	_exit(128 + signo);
 }
 
 /*
