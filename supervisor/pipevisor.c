@@ -8,6 +8,7 @@
  */
 #include <err.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +35,26 @@ usage(FILE *fp)
 	    "                      [--udp ADDR:PORT] [--http ADDR:PORT] "
 	    "[options]\n"
 	    "       pipevisor --help | --version\n");
+}
+
+/*
+ * Reports a usage mistake of subcommand cmd ("pipevisor: cmd: what"),
+ * prints its usage on stderr and returns status, for the subcommand to
+ * exit with.
+ */
+int
+pipevisor_usage_error(const char *cmd, void (*cmd_usage)(FILE *), int status,
+    const char *fmt, ...)
+{
+	char msg[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	warnx("%s: %s", cmd, msg);
+	cmd_usage(stderr);
+	return status;
 }
 
 /* Returns the filters' directory: $PIPEVISOR_FILTERS or ../libexec/pipevisor. */

@@ -64,19 +64,8 @@ chat_usage(FILE *fp)
 }
 
 /* Reports a usage mistake and returns chat's usage status. */
-static int __attribute__((format(printf, 1, 2)))
-chat_usage_error(const char *fmt, ...)
-{
-	char msg[256];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	warnx("chat: %s", msg);
-	chat_usage(stderr);
-	return CHAT_EXIT_USAGE;
-}
+#define chat_usage_error(...) \
+	pipevisor_usage_error("chat", chat_usage, CHAT_EXIT_USAGE, __VA_ARGS__)
 
 /*
  * Turns a TCP client away with one line: what it sent is read first

@@ -51,20 +51,9 @@ run_usage(FILE *fp)
 	    "                     SPEC\n");
 }
 
-/* Reports a usage mistake and returns run's error status. */
-static int __attribute__((format(printf, 1, 2)))
-run_usage_error(const char *fmt, ...)
-{
-	char msg[256];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	warnx("run: %s", msg);
-	run_usage(stderr);
-	return RUN_EXIT_ERROR;
-}
+/* Reports a usage mistake and returns run's usage status. */
+#define run_usage_error(...) \
+	pipevisor_usage_error("run", run_usage, RUN_EXIT_ERROR, __VA_ARGS__)
 
 /* Sends SIGKILL to the group when --kill-after runs out. */
 static void

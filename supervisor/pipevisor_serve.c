@@ -96,20 +96,9 @@ serve_usage(FILE *fp)
 	    "                       [--max N] [--shell] SPEC\n");
 }
 
-/* Reports a usage mistake and returns serve's error status. */
-static int __attribute__((format(printf, 1, 2)))
-serve_usage_error(const char *fmt, ...)
-{
-	char msg[256];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	warnx("serve: %s", msg);
-	serve_usage(stderr);
-	return RUN_EXIT_ERROR;
-}
+/* Reports a usage mistake and returns serve's usage status. */
+#define serve_usage_error(...) \
+	pipevisor_usage_error("serve", serve_usage, RUN_EXIT_ERROR, __VA_ARGS__)
 
 /* Returns now + ms on the monotonic clock. */
 static struct timespec

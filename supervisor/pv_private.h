@@ -9,6 +9,7 @@
 
 #include <signal.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -54,6 +55,7 @@ struct spawn_plan {
 	const int	*passfrom, *passto;
 	size_t		 npass;
 	int		 errfd;		/* CLOEXEC pipe, above every passto */
+	struct spawn_report *report;	/* or here, for a program (vfork) */
 	int		 index;		/* the stage's number, for errfd */
 	int		 sigdefault;	/* PV_SIG_DEFAULT */
 	int		 setids;	/* switch to uid/gid/groups */
@@ -65,7 +67,11 @@ struct spawn_plan {
 	void		*arg;
 };
 
-/* What a child that could not start writes on errfd. */
+/*
+ * What a child that could not start reports: a program's child, which
+ * shares our memory until it execs (vfork), stores it in plan->report; a
+ * function stage's forked child writes it on errfd.
+ */
 struct spawn_report {
 	int	index;
 	int	what;		/* SPAWN_EXEC, SPAWN_CHDIR or SPAWN_REDIR */
@@ -80,7 +86,8 @@ struct spawn_report {
 
 /*
  * Starts one child as plan says; returns its pid, or -1 with errno when
- * fork failed.  Blocks every signal across the fork.
+ * fork failed.  Blocks every signal across the fork.  A program's child
+ * has exec'd or exited by the time it returns, so *plan->report is final.
  */
 pid_t	spawn_start(const struct spawn_plan *plan);
 
@@ -118,6 +125,11 @@ void	filter_lower(unsigned char *buf, size_t n);
 
 /* Exit status of `run` for pipevisor's own errors (DESIGN.md section 3). */
 #define RUN_EXIT_ERROR	125
+
+/* Reports a subcommand's usage mistake; returns status.  pipevisor.c. */
+int	pipevisor_usage_error(const char *cmd, void (*cmd_usage)(FILE *),
+	    int status, const char *fmt, ...)
+	    __attribute__((format(printf, 4, 5)));
 
 /* Returns the directory holding the filters (static storage). */
 const char *pipevisor_filters_dir(void);
