@@ -94,6 +94,7 @@ struct worker {
 	char		*in;		/* CHAT_LINE_LIMIT + 2 + WORKER_READ */
 	char		*enc;		/* WORKER_ENCODED */
 	char		*hubq;		/* WORKER_HUBQ: for a full pipe */
+	int		 batching;	/* worker_lines: queue, flush at end */
 	size_t		 hubqlen;
 };
 
@@ -144,6 +145,12 @@ worker_to_hub(struct worker *w, const char *buf, size_t n)
 
 	if (n == 0 || w->hub_out < 0)
 		return;
+	/* Lines of one read go out together (worker_lines flushes them). */
+	if (w->batching && w->hubqlen + n <= WORKER_HUBQ) {
+		memcpy(w->hubq + w->hubqlen, buf, n);
+		w->hubqlen += n;
+		return;
+	}
 	if (w->hubqlen == 0) {
 		do
 			r = write(w->hub_out, buf, n);
@@ -263,6 +270,7 @@ worker_lines(struct worker *w)
 	size_t max = w->cfg->max_line, start = 0, len;
 	char *lf;
 
+	w->batching = 1;
 	while (w->reading && !w->verdict && start < w->inlen) {
 		lf = memchr(w->in + start, '\n', w->inlen - start);
 		if (w->discarding > 0) {
@@ -304,6 +312,8 @@ worker_lines(struct worker *w)
 		worker_error(w, "too much without a newline, closing");
 		worker_gone(w, "line too long");
 	}
+	w->batching = 0;
+	worker_hub_flush(w);
 }
 
 /* Reads what the client sent and handles the complete lines. */
@@ -635,6 +645,39 @@ worker_nonblock(int fd)
 		fcntl(fd, F_SETFL, fl | O_NONBLOCK);
 }
 
+/*
+ * Reads and drops what a stream client still sends, for a moment: a
+ * socket closed with unread input is reset, and the reset destroys what
+ * the client has not read yet, the last error lines included.
+ */
+static void
+worker_drain(struct worker *w)
+{
+	struct timespec end, now, d = { 1, 0 };
+	struct pollfd pfd;
+	size_t total = 0;
+	ssize_t n;
+	int ms;
+
+	if (!w->reading && w->cin == 0) {
+		pv_now(&end);
+		end = pv_ts_add(end, d);
+		pfd.fd = 0;
+		pfd.events = POLLIN;
+		while (total < 64 * 1024 * 1024) {
+			pv_now(&now);
+			if ((ms = pv_ts_to_ms_ceil(pv_ts_sub(end, now))) <= 0 ||
+			    poll(&pfd, 1, ms) <= 0)
+				break;
+			n = read(0, w->in, WORKER_INSIZE);
+			if (n <= 0 && !(n == -1 && errno == EINTR))
+				break;
+			if (n > 0)
+				total += (size_t)n;
+		}
+	}
+}
+
 /* Ends the client's side: a socket is shut, a msgq or UDP client told. */
 static void
 worker_finish(struct worker *w)
@@ -658,8 +701,10 @@ worker_finish(struct worker *w)
 		worker_send_line(w, "", 0, 'X');
 	else if (w->cfg->sink == CHAT_SINK_UDP)
 		worker_send_line(w, "", 0, 'D');
-	else
+	else {
 		shutdown(1, SHUT_WR);
+		worker_drain(w);
+	}
 }
 
 /* Adds p's fd to poll: its sink when full, else its source. */
