@@ -1,21 +1,18 @@
 /*
- * msgq: a System V message queue server and client, the seeds' pattern,
- * for scripts/demo-msgq.
+ * msgq: a System V message queue server and client built the wrong way,
+ * for the part of scripts/demo-msgq that the real chat hub cannot show.
  *
- * usage: msgq server [-s] path
- *        msgq client [-n | -s] path text
+ * usage: msgq server path
+ *        msgq client [-n] path text
  *
  * The queue's key is ftok(path, 'p'); the queue is made with mode 0600.
- * A client sends "text" as a request of mtype 1 carrying its pid; the
- * server answers with mtype = that pid, so each client receives only its
- * own replies (msgrcv picks messages by type) though all share one queue.
- * The answer is the text in upper case.
- *
- * -s shows the design that fails: the server sends every reply with
- * mtype 2 and clients read mtype 2, so a client takes whichever reply is
- * oldest, even one meant for a client that has gone.  Client -n sends its
- * request and leaves without reading the reply, as a client that crashed
- * or gave up would.
+ * A client sends "text" as a request of mtype 1 carrying its pid, as a
+ * client of `pipevisor chat --msgq` does.  But where the hub answers each
+ * client on mtype = its pid, this server sends every reply as mtype 2 and
+ * clients read mtype 2: a client takes whichever reply is oldest, even
+ * one meant for a client that has gone.  Client -n sends its request and
+ * leaves without reading the reply, as a client that crashed or gave up
+ * would.  The answer is "reply to PID: text" in upper case.
  *
  * A queue lives in the kernel until it is removed: the server removes it
  * (IPC_RMID) when SIGTERM, SIGINT or SIGHUP ends it, and refuses to start
@@ -38,8 +35,8 @@
 
 #include "pipevisor.h"
 
-#define MTYPE_REQUEST	1
-#define MTYPE_SHARED	2
+#define MTYPE_REQUEST	1L
+#define MTYPE_SHARED	2L
 #define TEXT_MAX	200
 #define REPLY_SECONDS	2
 
@@ -66,8 +63,8 @@ struct rcv {
 static void __attribute__((noreturn))
 usage(void)
 {
-	fputs("usage: msgq server [-s] path\n"
-	    "       msgq client [-n | -s] path text\n", stderr);
+	fputs("usage: msgq server path\n"
+	    "       msgq client [-n] path text\n", stderr);
 	exit(2);
 }
 
@@ -93,7 +90,7 @@ queue_key(const char *path)
 
 /* Serves requests until a stop signal, then removes the queue. */
 static int
-msgq_server(const char *path, int shared)
+msgq_server(const char *path)
 {
 	struct request req;
 	struct reply rep;
@@ -114,9 +111,8 @@ msgq_server(const char *path, int shared)
 			    (unsigned)key, id, id);
 		err(1, "msgget");
 	}
-	printf("msgq: server %ld: queue key 0x%08x msqid %d, replies by %s\n",
-	    (long)getpid(), (unsigned)key, id, shared ?
-	    "mtype 2 for everyone" : "mtype = client pid");
+	printf("msgq: server %ld: queue key 0x%08x msqid %d, every reply on "
+	    "mtype %ld\n", (long)getpid(), (unsigned)key, id, MTYPE_SHARED);
 	r.id = id;
 	r.msg = &req;
 	r.size = sizeof(req) - sizeof(long);
@@ -137,7 +133,8 @@ msgq_server(const char *path, int shared)
 		req.text[TEXT_MAX - 1] = '\0';
 		printf("msgq: server: request from pid %ld: %s\n",
 		    (long)req.pid, req.text);
-		rep.mtype = shared ? MTYPE_SHARED : (long)req.pid;
+		/* The mistake: one type for every client's reply. */
+		rep.mtype = MTYPE_SHARED;
 		snprintf(rep.text, sizeof(rep.text), "reply to %ld: %s",
 		    (long)req.pid, req.text);
 		for (i = 0; rep.text[i] != '\0'; i++)
@@ -149,7 +146,7 @@ msgq_server(const char *path, int shared)
 
 /* Sends one request and, unless told not to, prints the reply. */
 static int
-msgq_client(const char *path, const char *text, int noread, int shared)
+msgq_client(const char *path, const char *text, int noread)
 {
 	struct request req;
 	struct reply rep;
@@ -179,7 +176,7 @@ msgq_client(const char *path, const char *text, int noread, int shared)
 	r.id = id;
 	r.msg = &rep;
 	r.size = sizeof(rep.text);
-	r.type = shared ? MTYPE_SHARED : (long)req.pid;
+	r.type = MTYPE_SHARED;
 	alarm(REPLY_SECONDS);
 	n = pv_sig_window(rcv_call, &r);
 	alarm(0);
@@ -197,29 +194,24 @@ msgq_client(const char *path, const char *text, int noread, int shared)
 int
 main(int argc, char *argv[])
 {
-	int ch, noread = 0, shared = 0;
+	int ch, noread = 0;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (argc < 2)
 		usage();
 	optind = 2;
-	while ((ch = getopt(argc, argv, "ns")) != -1) {
+	while ((ch = getopt(argc, argv, "n")) != -1) {
 		switch (ch) {
 		case 'n':
 			noread = 1;
-			break;
-		case 's':
-			shared = 1;
 			break;
 		default:
 			usage();
 		}
 	}
 	if (strcmp(argv[1], "server") == 0 && argc - optind == 1 && !noread)
-		return msgq_server(argv[optind], shared);
-	if (strcmp(argv[1], "client") == 0 && argc - optind == 2 &&
-	    !(noread && shared))
-		return msgq_client(argv[optind], argv[optind + 1], noread,
-		    shared);
+		return msgq_server(argv[optind]);
+	if (strcmp(argv[1], "client") == 0 && argc - optind == 2)
+		return msgq_client(argv[optind], argv[optind + 1], noread);
 	usage();
 }

@@ -30,13 +30,24 @@ demo() {
 
 # nothing_left: no work directory and no process of a demo remains.
 nothing_left() {
-	local left
+	local left p cwd
 	left=$(find "$TMPDIR" -maxdepth 1 -name 'pv-demo-*')
 	[ -z "$left" ] || { echo "left behind: $left" >&2; return 1; }
 	if pgrep -f "$PV_BUILD/demos/|pv-demo-" >&2; then
 		echo "demo processes left behind" >&2
 		return 1
 	fi
+	# pvchat, and a hub with its spawner, gateway and workers (which
+	# rename themselves), run in the demo's directory: this test's alone.
+	for p in /proc/[0-9]*; do
+		cwd=$(readlink "$p/cwd" 2>/dev/null) || continue
+		case $cwd in
+		"$TMPDIR"/pv-demo-*)
+			echo "left behind: pid ${p#/proc/} in $cwd" >&2
+			return 1
+			;;
+		esac
+	done
 	if pgrep -f '^sleep 9[1-5]$' >&2; then
 		echo "demo sleeps left behind" >&2
 		return 1
@@ -96,6 +107,8 @@ gate() {
 	    shm udpecho; do
 		assert_file_executable "$PV_BUILD/demos/$d"
 	done
+	assert_file_executable "$PV_BIN/pipevisor"
+	assert_file_executable "$PV_BIN/pvchat"
 	run mandoc -Tlint -Wwarning "$ROOT/man/pipevisor.7"
 	assert_success
 	assert_output ''
@@ -151,19 +164,40 @@ gate() {
 	nothing_left
 }
 
-@test "demo-setjmp: SIGINT back to the prompt, and why only from a read" {
+@test "demo-setjmp: pvchat's prompt back on ^C, and why only from the window" {
+	local i end=0
 	demo setjmp
 	assert_success
-	assert_line '> hello wor^C'
-	assert_line '  (discarded "hello wor": back to the prompt)'
-	assert_line '  you said "hello world" (pool: 7 free, list holds 7)'
-	assert_line '  (^C at an empty prompt: bye)'
+	# javad's terminal: ^C discarded the half-typed line, a fresh prompt.
+	assert_line '> send 1 hello wor^C'
+	assert_line '> send 1 hello world'
+	# Then two ^C at the empty prompt, and pvchat has left.
+	for i in "${!lines[@]}"; do
+		if [[ ${lines[$i]} == "-> javad's pvchat exit status"* ]]; then
+			end=$i
+		fi
+	done
+	assert_equal "${lines[$((end - 3))]}" '[1] javad: hello world'
+	assert_equal "${lines[$((end - 2))]}" '> ^C'
+	assert_equal "${lines[$((end - 1))]}" '> ^C'
+	assert_equal "${lines[$end]}" "-> javad's pvchat exit status 0: the second ^C ended its input,"
+	assert_line --regexp '^   fifo:[0-9]+ javad gone: end of file$'
+	# ali, in the same group, got the line typed after ^C, not the other:
+	# "[1] javad: hello world" once on javad's screen, once in ali.out.
+	assert_line '* javad joined 1'
+	assert_line '* javad quit'
+	[ "$(count_matching '^\[1\] javad: hello world$')" -eq 2 ]
+	refute_line --regexp 'javad: (send 1 )?hello wor$'
 	# The jump from anywhere breaks the allocator; the window does not.
 	assert_line --partial 'half-updated: its count says 8 free blocks, its list holds 7'
 	assert_line -- '-> prompt exit status 1'
 	assert_line '  you said "hello" (pool: 7 free, list holds 7)'
 	assert_line '  (a SIGINT came meanwhile: blocked, it waits for the next read)'
+	assert_line '  (^C at an empty prompt: bye)'
 	# longjmp leaves SIGINT blocked for good.
+	assert_line '> hello wor^C'
+	assert_line '  (discarded "hello wor": back to the prompt)'
+	assert_line '  you said "hello world" (pool: 7 free, list holds 7)'
 	assert_line --partial 'after longjmp, SigBlk is 0000000000000002'
 	assert_line '  (a SIGINT is still pending: it was never delivered)'
 	nothing_left
@@ -197,8 +231,8 @@ gate() {
 	nothing_left
 }
 
-@test "demo-fifos: rendezvous, ENXIO, the EOF spin, fanout, client/server" {
-	local spin quiet
+@test "demo-fifos: rendezvous, ENXIO, the EOF spin, fanout, the chat hub" {
+	local spin quiet pid i empty=
 	demo fifos
 	assert_success
 	assert_line --regexp '^ *[0-9]+ S +wait_for_partner +cat f$'
@@ -214,34 +248,72 @@ gate() {
 	if [ -x "$PV_FILTERS/fanout" ]; then
 		assert_line -- '-> a.out holds: 1 2 3 '
 	fi
-	has_line '^fifo: client ([0-9]+) got: reply to \1: HELLO FROM ONE$'
-	has_line '^fifo: client ([0-9]+) got: reply to \1: HELLO FROM TWO$'
-	assert_line --regexp '^fifo: client [0-9]+: no server: chat/lobby: nobody reads it \(ENXIO\)$'
-	assert_line --partial 'chat/lobby is stale (nobody reads it, ENXIO): replacing it'
-	assert_line --partial 'a live server reads it; refusing to start'
-	has_line '^fifo: client ([0-9]+) got: reply to \1: BACK AGAIN$'
-	assert_line 'fifo: server: SIGTERM: removed chat/lobby, bye'
+	# The chat hub: a 0700 directory, its lobby and lock, 0600.
+	assert_line --regexp '^drwx------ .* rooms$'
+	assert_line --regexp '^prw------- .* lobby$'
+	assert_line --regexp '^-rw------- .* lock$'
+	# A client caught in the handshake: its pair, then a worker for it.
+	pid=$(sed -n 's/^ *\([0-9]*\) S *wait_for_partner *pvchat$/\1/p' <<<"$output")
+	[ -n "$pid" ]
+	assert_line --regexp "^prw------- .* $pid\\.c2s$"
+	assert_line --regexp "^prw------- .* $pid\\.s2c$"
+	[ "$(count_matching '\.(c2s|s2c)$')" -eq 2 ]
+	assert_line --regexp "^pipevisor: chat: fifo:$pid connected, worker [0-9]+$"
+	# Two clients talking.
+	[ "$(count_matching '^\[1\] ali: hi javad$')" -eq 2 ]
+	[ "$(count_matching '^\[1\] javad: hello ali$')" -eq 2 ]
+	# SIGKILL: the workers go, the lobby stays; no hang on it.
+	refute_line --partial 'still running 3 s after the hub died'
+	assert_line --regexp '^-> spawner and workers gone: [0-9]+( [0-9]+)+$'
+	assert_line '   javad exit status 0, ali exit status 0'
+	assert_line 'pvchat: fifo:rooms: no hub is listening'
+	assert_line -- '-> exit status 1, at once: 124 would have meant a hang'
+	# A new hub takes over; a second one is refused.
+	assert_line 'pipevisor: chat: --fifo rooms: another hub is using it'
+	assert_line '[1] bob: back again'
+	# SIGTERM: exit 0, and ls -A rooms prints nothing.
+	assert_line 'pipevisor: chat: SIGTERM: stopping 0 clients'
+	for i in "${!lines[@]}"; do
+		if [ "${lines[$i]}" = '$ ls -A rooms' ]; then
+			empty=${lines[$((i + 1))]}
+		fi
+	done
+	assert_equal "$empty" '-> empty: nothing is left of the hub'
 	nothing_left
 }
 
-@test "demo-msgq: replies by mtype = pid, ipcs, the shared-type mistake, removal" {
-	local key
+@test "demo-msgq: the hub's queue, replies by mtype = pid, the shared-type mistake, takeover, removal" {
+	local key ali old new
 	demo msgq
 	assert_success
-	key=$(sed -n 's/.* key \(0x[0-9a-f]*\) .*/\1/p' <<<"$output" | head -n 1)
+	key=$(sed -n "s/^-> the key, ftok(chat.key, 'p'): \(0x[0-9a-f]*\) .*/\1/p" <<<"$output")
 	[ -n "$key" ]
+	assert_line --regexp '^-rw------- .* chat\.key$'
 	assert_line --regexp "^$key +[0-9]+ +[a-z0-9_]+ +600 "
-	has_line '^msgq: client ([0-9]+) asked "from A", got mtype \1: REPLY TO \1: FROM A$'
-	has_line '^msgq: client ([0-9]+) asked "from B", got mtype \1: REPLY TO \1: FROM B$'
-	has_line '^msgq: client ([0-9]+) asked "from D", got mtype \1: REPLY TO \1: FROM D$'
-	# The stale reply waits in the queue: one message.
-	assert_line --regexp "^$key +[0-9]+ +[a-z0-9_]+ +600 +[0-9]+ +1 *$"
-	assert_line --regexp '^msgq: server: SIGTERM: queue [0-9]+ removed$'
+	# Two clients on one queue, each with its own replies.
+	[ "$(count_matching '^\[1\] ali: hi javad$')" -eq 2 ]
+	[ "$(count_matching '^\[1\] javad: hello ali$')" -eq 2 ]
+	[ "$(count_matching '^pipevisor: chat: msgq:[0-9]+ connected, worker [0-9]+$')" -eq 2 ]
+	# strace shows the types, if it is installed and may trace.
+	if [[ $output == *'ali runs under strace(1)'* ]]; then
+		ali=$(sed -n 's/^-> ali is pid \([0-9]*\): .*/\1/p' <<<"$output")
+		[ -n "$ali" ]
+		assert_line --regexp "^pipevisor: chat: msgq:$ali connected, worker [0-9]+$"
+		assert_line --regexp '^msgsnd\([0-9]+, \{mtype=1, mtext=""\.\.\.\}, [0-9]+, IPC_NOWAIT\) = 0$'
+		assert_line --regexp "^msgrcv\\([0-9]+, \\{mtype=$ali, mtext=\"\"\\.\\.\\.\\}, [0-9]+, $ali, MSG_NOERROR\\) = [0-9]+$"
+	fi
 	# One reply type for all: D gets C's answer.
 	assert_line --regexp '^msgq: client [0-9]+ asked "from D", got mtype 2: REPLY TO [0-9]+: FROM C$'
-	assert_line --partial 'pipevisor run exit status 137'
-	assert_line --regexp "a queue with key $key exists already"
-	assert_line -- '-> the queue is gone'
+	# SIGKILL leaves the queue; pvchat fails at once; a new hub replaces
+	# it; a second hub is refused.
+	assert_line 'pvchat: msgq:chat.key: no hub is listening'
+	old=$(sed -n "s/^-> the dead hub's msqid \([0-9]*\) is gone; .*/\1/p" <<<"$output")
+	new=$(sed -n "s/^-> the dead hub's msqid [0-9]* is gone; the new hub's is \([0-9]*\)$/\1/p" <<<"$output")
+	[ -n "$old" ] && [ -n "$new" ] && [ "$old" != "$new" ]
+	assert_line 'pipevisor: chat: --msgq chat.key: another hub is using it'
+	# SIGTERM: the queue and the key file removed.
+	assert_line 'pipevisor: chat: SIGTERM: stopping 0 clients'
+	assert_line -- '-> the queue is gone, and chat.key with it'
 	run queue_exists "$key"
 	assert_failure
 	nothing_left
@@ -310,13 +382,13 @@ gate() {
 
 @test "tour: an interrupted demo-msgq still removes its queue" {
 	local key
-	# Hold the demo at its first ipcs, right after its server started.
+	# Hold the demo at its first ipcs, right after its hub started.
 	gate ipcs
 	BUILD=$PV_BUILD sh "$ROOT/scripts/demo-msgq" > msgq.out 2>&1 \
 	    < /dev/null 3>&- &
 	DEMO=$!
 	wait_for 10 test -e ipcs.called
-	key=$(sed -n 's/.* key \(0x[0-9a-f]*\) .*/\1/p' msgq.out | head -n 1)
+	key=$(sed -n "s/^-> the key, ftok(chat.key, 'p'): \(0x[0-9a-f]*\) .*/\1/p" msgq.out)
 	[ -n "$key" ]
 	queue_exists "$key"
 	kill -TERM "$DEMO"
@@ -350,5 +422,61 @@ gate() {
 	DEMO=
 	pid_gone "$sup"
 	assert_file_not_exists "$board"
+	nothing_left
+}
+
+@test "tour: an interrupted demo-setjmp ends its hub, pvchat and script" {
+	# Hold the demo at its first cat: javad's pvchat has just started in
+	# script's pseudo-terminal, and ali is in the hub.
+	gate cat
+	BUILD=$PV_BUILD sh "$ROOT/scripts/demo-setjmp" > setjmp.out 2>&1 \
+	    < /dev/null 3>&- &
+	DEMO=$!
+	wait_for 10 test -e cat.called
+	kill -TERM "$DEMO"
+	: > cat.go
+	status=0
+	wait "$DEMO" || status=$?
+	assert_equal "$status" 143
+	DEMO=
+	nothing_left
+}
+
+@test "tour: an interrupted demo-fifos ends its frozen hub" {
+	local real hub
+	# Hold the demo at the ps that shows pvchat in the handshake, while
+	# its hub is stopped by SIGSTOP.
+	real=$(command -v ps)
+	mkdir -p gate
+	cat > gate/ps <<-EOF
+	#!/bin/sh
+	case "\$*" in
+	*comm*)
+		: > "$PWD/ps.called"
+		i=0
+		while [ ! -e "$PWD/ps.go" ] && [ \$i -lt 500 ]; do
+			sleep 0.02
+			i=\$((i + 1))
+		done
+		;;
+	esac
+	exec "$real" "\$@"
+	EOF
+	chmod +x gate/ps
+	PATH=$PWD/gate:$PATH
+	BUILD=$PV_BUILD sh "$ROOT/scripts/demo-fifos" > fifos.out 2>&1 \
+	    < /dev/null 3>&- &
+	DEMO=$!
+	wait_for 10 test -e ps.called
+	hub=$(sed -n 's/^\$ kill -STOP \([0-9]*\)$/\1/p' fifos.out)
+	[ -n "$hub" ]
+	[[ $(ps -o stat= -p "$hub") == T* ]]
+	kill -TERM "$DEMO"
+	: > ps.go
+	status=0
+	wait "$DEMO" || status=$?
+	assert_equal "$status" 143
+	DEMO=
+	pid_gone "$hub"
 	nothing_left
 }
