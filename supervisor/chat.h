@@ -472,9 +472,11 @@ int	chat_render(const char *path, struct http_response *resp, void *arg);
  *      (a rendezvous, under a timeout: CHAT_FIFO_TIMEOUT_MS);
  *   5. speaks the protocol: lines into c2s, replies out of s2c.
  * The worker checks both are FIFOs owned by its user (lstat, no links),
- * opens s2c O_WRONLY|O_NONBLOCK and then c2s O_RDONLY|O_NONBLOCK, and
- * unlinks both: once open they need no name, so nothing is left behind
- * whoever dies first.  End of file on c2s: the client is gone.
+ * opens s2c O_WRONLY|O_NONBLOCK and then c2s O_RDONLY, blocking: both
+ * sides meet in open(2), under a SIGALRM that ends a worker whose client
+ * never comes.  Then both unlink both: once open they need no name, so
+ * nothing is left behind whoever dies first (and a hub sweeps its
+ * directory at start and stop).  End of file on c2s: the client is gone.
  */
 #define CHAT_FIFO_LOBBY		"lobby"
 #define CHAT_FIFO_LOCK		"lock"

@@ -19,6 +19,7 @@
 #include <sys/file.h>
 #include <sys/ipc.h>
 #include <sys/msg.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 
 #include <err.h>
@@ -45,6 +46,9 @@ struct msgq_frame {
 #define MSGQ_FRAME_MAX	(sizeof(struct msgq_frame) + CHAT_MSGQ_TEXT)
 #define MSGQ_BUF	(64 * MSGQ_FRAME_MAX)
 
+/* The hub's pid, for the gateway to check it was not orphaned at once. */
+static pid_t msgq_hub_pid;
+
 /* The gateway: msgrcv on mtype 1, frames to fd 1, until the queue goes. */
 static int
 msgq_gateway(void *arg)
@@ -53,9 +57,17 @@ msgq_gateway(void *arg)
 	static char frame[MSGQ_FRAME_MAX];
 	struct msgq_frame h;
 	int msqid = *(int *)arg;
+	pid_t hub_pid = msgq_hub_pid;
 	ssize_t n;
 
 	setproctitle("chat msgq gateway");
+	/*
+	 * Blocked in msgrcv, the gateway would never notice a hub killed
+	 * with -9 (the queue stays): it dies with the hub instead.
+	 */
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != hub_pid)
+		return 0;
 	for (;;) {
 		n = msgrcv(msqid, &m, CHAT_MSGQ_SIZE(CHAT_MSGQ_TEXT),
 		    CHAT_MSGQ_REQUEST, MSG_NOERROR);
@@ -264,6 +276,7 @@ chat_msgq_open(struct chat_hub *hub, const char *path)
 		warn("chat: --msgq %s: msgget", path);
 		return -1;
 	}
+	msgq_hub_pid = getpid();
 	if ((hub->gateway = pv_pipeline_new()) == NULL ||
 	    (st = pv_pipeline_add_func(hub->gateway, "chat-msgq-gateway",
 	    msgq_gateway, &hub->msqid)) == NULL) {
