@@ -13,6 +13,7 @@ load helpers
 setup() {
 	cd "$BATS_TEST_TMPDIR"
 	HUB=
+	QUEUES=()
 	TREE=()
 	CLIENTS=()
 	declare -gA CFD=() CPID=()
@@ -30,10 +31,11 @@ teardown() {
 		kill -TERM "$HUB"
 		wait_for 5 pid_gone "$HUB" || kill_tree "$HUB" $tree
 	fi
-	# Whatever a test left (a hub killed with -9): no queue may stay.
-	if [ -e "$KEY" ] && id=$(key_msqid) && [ -n "$id" ]; then
-		ipcrm -q "$id"
-	fi
+	# Whatever a test left (a hub killed with -9): no queue of ours may
+	# stay.  Only the ids our hubs made: another key may share the ftok.
+	for id in ${QUEUES[@]+"${QUEUES[@]}"}; do
+		ipcrm -q "$id" 2>/dev/null || true
+	done
 	for p in ${TREE[@]+"${TREE[@]}"}; do kill -KILL "$p" 2>/dev/null || true; done
 }
 
@@ -49,9 +51,17 @@ hub_tree() {
 
 # hub ARGS...: starts the hub and waits until it is ready.
 hub() {
+	local id
 	"$PIPEVISOR" chat -v "$@" 2>hub.err 3>&- &
 	HUB=$!
 	wait_for 5 grep -q 'chat: ready' hub.err
+	case " $* " in
+	*" --msgq "*)
+		id=$(key_msqid)
+		[ -n "$id" ] && QUEUES+=("$id")
+		;;
+	esac
+	return 0
 }
 
 # client NAME TARGET: starts pvchat; its lines go to NAME.out.
@@ -132,7 +142,8 @@ transcript() {
 	sees ali '* javad left 1'
 	say ali 'send 1 are you there?' 'msg javad bye javad'
 	sees javad '[@ali] bye javad'
-	! grep -qF 'are you there?' javad.out
+	run grep -qF 'are you there?' javad.out
+	assert_failure
 	say javad quit
 	sees javad '+ bye'
 	wait "${CPID[javad]}"
