@@ -437,7 +437,8 @@ struct timespec hub_after(const struct timespec *d);
  * chat_spawner_spawn hands it cfg, peer and nfds fds (client in, client
  * out, from hub, to hub, and the UDP socket) and returns the worker's pid
  * (its process group too) with a pidfd in *pidfd that becomes readable
- * when it exits, or -1 with errno.  The caller keeps its fds.
+ * when it exits (-1 where pidfds do not work), or -1 with errno.  The
+ * caller keeps its fds.
  */
 int	chat_spawner_start(struct chat_hub *hub);
 pid_t	chat_spawner_spawn(struct chat_hub *hub,

@@ -53,6 +53,7 @@ static void	hub_on_from_worker(struct pv_loop *, int, unsigned, void *);
 static void	hub_on_to_worker(struct pv_loop *, int, unsigned, void *);
 static void	hub_on_in_worker(struct pv_loop *, int, unsigned, void *);
 static void	hub_flush(struct chat_hub *);
+static void	hub_client_free(struct chat_client *);
 
 /* Returns now + d on the monotonic clock. */
 struct timespec
@@ -283,7 +284,11 @@ hub_quit_peer(struct room_client *peer, void *arg)
 	hub_send(room_client_data(peer), hq->line, hq->len);
 }
 
-/* SIGKILLs a worker that did not finish after its pipe was closed. */
+/*
+ * SIGKILLs a worker that did not finish after its pipe was closed.
+ * Without a pidfd (valgrind) nothing says when a worker ends: this is
+ * then the end of the client.
+ */
 static void
 hub_on_linger(struct pv_loop *loop, void *arg)
 {
@@ -293,6 +298,8 @@ hub_on_linger(struct pv_loop *loop, void *arg)
 	c->linger = NULL;
 	if (c->pgid > 0)
 		killpg(c->pgid, SIGKILL);
+	if (c->pidfd < 0)
+		hub_client_free(c);
 }
 
 /* Closes the hub's pipe to the worker: it finishes and exits. */
@@ -310,7 +317,9 @@ hub_close_to_worker(struct chat_client *c)
 	close(c->to_w);
 	c->to_w = -1;
 	queue_free(&c->q);
-	if (c->linger == NULL && c->pidfd >= 0) {
+	if (c->linger == NULL) {
+		if (c->pidfd < 0)
+			d.tv_sec = 1;
 		when = hub_after(&d);
 		c->linger = pv_loop_add_timer(c->hub->loop, &when,
 		    hub_on_linger, c);
@@ -927,8 +936,8 @@ hub_client_start(struct chat_hub *hub, struct chat_client *c, int in,
 		fcntl(c->in_w, F_SETFL, O_NONBLOCK);
 	if ((c->rc = room_client_new(hub->room, c)) == NULL ||
 	    pv_loop_add_fd(hub->loop, c->from_w, PV_READ, hub_on_from_worker,
-	    c) == -1 || pv_loop_add_fd(hub->loop, c->pidfd, PV_READ,
-	    hub_on_worker_exit, c) == -1) {
+	    c) == -1 || (c->pidfd >= 0 && pv_loop_add_fd(hub->loop, c->pidfd,
+	    PV_READ, hub_on_worker_exit, c) == -1)) {
 		saved = errno;
 		killpg(c->pgid, SIGKILL);
 		room_client_free(hub->room, c->rc);
@@ -936,7 +945,8 @@ hub_client_start(struct chat_hub *hub, struct chat_client *c, int in,
 		pv_loop_del_fd(hub->loop, c->from_w);
 		close(c->to_w);
 		close(c->from_w);
-		close(c->pidfd);
+		if (c->pidfd >= 0)
+			close(c->pidfd);
 		if (c->in_w >= 0)
 			close(c->in_w);
 		errno = saved;

@@ -204,8 +204,8 @@ spawner_main(void *arg)
 			rep.pid = 0;
 		} else {
 			setpgid(rep.pid, rep.pid);
-			if ((pidfd = pidfd_open(rep.pid, 0)) == -1)
-				rep.err = errno;
+			/* Without pidfds (valgrind, old kernels) the hub makes do. */
+			pidfd = pidfd_open(rep.pid, 0);
 		}
 		for (i = 0; i < nfds; i++)
 			close(fds[i]);
@@ -268,7 +268,7 @@ chat_spawner_spawn(struct chat_hub *hub, const struct chat_worker *cfg,
 		return -1;
 	n = spawner_recv(hub->spawn_fd, &rep, sizeof(rep), extra,
 	    SPAWNER_MAXFDS, &got);
-	if (n != (ssize_t)sizeof(rep) || rep.pid <= 0 || got != 1) {
+	if (n != (ssize_t)sizeof(rep) || rep.pid <= 0 || got > 1) {
 		for (i = 0; i < got; i++)
 			close(extra[i]);
 		if (rep.pid > 0 && n == (ssize_t)sizeof(rep))
@@ -277,7 +277,7 @@ chat_spawner_spawn(struct chat_hub *hub, const struct chat_worker *cfg,
 		    EPROTO;
 		return -1;
 	}
-	*pidfd = extra[0];
+	*pidfd = got == 1 ? extra[0] : -1;
 	return rep.pid;
 }
 

@@ -8,7 +8,10 @@
  * so a pipeline never takes, and never loses, the status of a child it
  * did not start (libpipeline's known flaw).  Waits block in ppoll under
  * pv_sig_waitmask(), so a caught signal ends a wait with EINTR instead of
- * being lost.  Nothing here exits or prints.
+ * being lost.  A finished pipeline can be reset and started again: what
+ * its first start built (the stages' environments, the search path,
+ * scratch buffers) is kept, so a supervisor's restart costs little more
+ * than the fork and exec.  Nothing here exits or prints.
  */
 #include <sys/pidfd.h>
 #include <sys/types.h>
@@ -81,6 +84,10 @@ struct pv_pipeline {
 	int			 started;
 	size_t			 running;
 	struct pollfd		*pfds;
+	size_t			 npfds;
+	char			*search;	/* PATH and fallback, built once */
+	char			*pathbuf;	/* PATH_MAX scratch for the child */
+	char			**envbase;	/* environ when envp were built */
 	struct pv_loop		*loop;
 	struct pv_timer		*polltimer;	/* stages without a pidfd */
 	void			(*done)(struct pv_pipeline *, void *);
@@ -101,6 +108,21 @@ pv_pipeline_new(void)
 	return pl;
 }
 
+/* Frees the environment block built for the stage, if any. */
+static void
+stage_drop_env(struct pv_stage *st)
+{
+	size_t i;
+
+	if (st->envp == NULL)
+		return;
+	/* Only the strings we made are ours; the rest are environ's. */
+	for (i = st->envown; st->envp[i] != NULL; i++)
+		free(st->envp[i]);
+	free(st->envp);
+	st->envp = NULL;
+}
+
 /* Frees one stage's memory and closes its pidfd. */
 static void
 stage_free(struct pv_stage *st)
@@ -119,10 +141,7 @@ stage_free(struct pv_stage *st)
 		free(st->env[i].value);
 	}
 	free(st->env);
-	if (st->envp != NULL)
-		for (i = st->envown; st->envp[i] != NULL; i++)
-			free(st->envp[i]);
-	free(st->envp);
+	stage_drop_env(st);
 	free(st->cwd);
 	for (i = 0; i < st->nredirs; i++)
 		free(st->redirs[i].path);
@@ -153,11 +172,61 @@ pv_pipeline_free(struct pv_pipeline *pl)
 	free(pl->groups);
 	free(pl->fallback);
 	free(pl->pfds);
+	free(pl->search);
+	free(pl->pathbuf);
 	if (pl->caller_in >= 0)
 		close(pl->caller_in);
 	if (pl->caller_out >= 0)
 		close(pl->caller_out);
 	free(pl);
+}
+
+/*
+ * Makes a finished pipeline startable again: forgets what the last run
+ * left (pids, statuses, times, errors, group, loop watch, our pipe ends)
+ * and keeps the stages, their settings and what start built.
+ */
+int
+pv_pipeline_reset(struct pv_pipeline *pl)
+{
+	struct pv_stage *st;
+	size_t i;
+
+	if (!pl->started)
+		return 0;
+	if (pl->running > 0) {
+		errno = EBUSY;
+		return -1;
+	}
+	/* Reaped stages closed their pidfds and left the loop already. */
+	if (pl->loop != NULL)
+		pv_loop_cancel_timer(pl->loop, pl->polltimer);
+	pl->polltimer = NULL;
+	pl->loop = NULL;
+	pl->done = NULL;
+	pl->done_arg = NULL;
+	for (i = 0; i < pl->n; i++) {
+		st = pl->stages[i];
+		if (st->pidfd >= 0)
+			close(st->pidfd);
+		st->pidfd = -1;
+		st->pid = 0;
+		st->status = -1;
+		memset(&st->start, 0, sizeof(st->start));
+		memset(&st->end, 0, sizeof(st->end));
+		memset(&st->report, 0, sizeof(st->report));
+		free(st->error);
+		st->error = NULL;
+	}
+	pv_pipeline_close_input(pl);
+	if (pl->caller_out >= 0) {
+		close(pl->caller_out);
+		pl->caller_out = -1;
+	}
+	pl->pgid = 0;
+	pl->took_tty = 0;
+	pl->started = 0;
+	return 0;
 }
 
 /* Appends a new, empty stage. */
@@ -288,6 +357,8 @@ pv_stage_setenv(struct pv_stage *st, const char *name, const char *value)
 	st->env[st->nenv].name = n;
 	st->env[st->nenv].value = v;
 	st->nenv++;
+	/* A block built by an earlier start no longer holds. */
+	stage_drop_env(st);
 	return 0;
 fail:
 	free(n);
@@ -387,10 +458,18 @@ pv_stage_dup(struct pv_stage *st, int fd, int from)
 int
 pv_stage_pass_fd(struct pv_stage *st, int from, int to)
 {
+	size_t i;
+
 	if (from < 0 || to < 0 || to > 255) {
 		errno = EBADF;
 		return -1;
 	}
+	/* A new fd for the same target replaces the old (a reset pipeline). */
+	for (i = 0; i < st->npass; i++)
+		if (st->passto[i] == to) {
+			st->passfrom[i] = from;
+			return 0;
+		}
 	if (st->npass == PV_SPAWN_MAXPASS) {
 		errno = E2BIG;
 		return -1;
@@ -520,6 +599,9 @@ pv_pipeline_set_fallback_path(struct pv_pipeline *pl, const char *path)
 		return -1;
 	free(pl->fallback);
 	pl->fallback = p;
+	/* The search path is built again at the next start. */
+	free(pl->search);
+	pl->search = NULL;
 	return 0;
 }
 
@@ -780,50 +862,91 @@ pipeline_read_reports(struct pv_pipeline *pl, int errfd)
 	}
 }
 
+/*
+ * Builds what every start needs and a reset keeps: the search path, the
+ * child's path buffer, the poll array and the stages' environments.
+ * They are built again only when what they came from changed: a stage's
+ * environment, the fallback path, or environ itself (moved by setenv or
+ * setproctitle).  Returns 0, or -1 with errno.
+ */
+static int
+pipeline_prepare(struct pv_pipeline *pl)
+{
+	const char *path;
+	struct pollfd *np;
+	size_t i;
+
+	if (pl->envbase != environ) {
+		free(pl->search);
+		pl->search = NULL;
+		for (i = 0; i < pl->n; i++)
+			stage_drop_env(pl->stages[i]);
+		pl->envbase = environ;
+	}
+	if (pl->search == NULL) {
+		if ((path = getenv("PATH")) == NULL)
+			path = DEFAULT_PATH;
+		if (asprintf(&pl->search, "%s%s%s", path,
+		    pl->fallback ? ":" : "",
+		    pl->fallback ? pl->fallback : "") == -1) {
+			pl->search = NULL;
+			return -1;
+		}
+	}
+	if (pl->pathbuf == NULL && (pl->pathbuf = malloc(PATH_MAX)) == NULL)
+		return -1;
+	if (pl->npfds < pl->n) {
+		if ((np = reallocarray(pl->pfds, pl->n, sizeof(*np))) == NULL)
+			return -1;
+		pl->pfds = np;
+		pl->npfds = pl->n;
+	}
+	for (i = 0; i < pl->n; i++)
+		if (pl->stages[i]->nenv > 0 && pl->stages[i]->envp == NULL &&
+		    stage_build_env(pl->stages[i]) == -1)
+			return -1;
+	return 0;
+}
+
 /* Starts every stage. */
 int
 pv_pipeline_start(struct pv_pipeline *pl)
 {
 	struct spawn_plan plan;
-	const char *path;
-	char *search = NULL, *pathbuf = NULL;
 	int errp[2] = { -1, -1 }, io[2], prev_in = -1, next_in = -1;
-	int lowest = 3, saved_errno;
+	int lowest = 3, saved_errno, forks = 0;
 	size_t i, k;
 
 	if (pl->n == 0 || pl->started) {
 		errno = pl->n == 0 ? EINVAL : EBUSY;
 		return -1;
 	}
-	fflush(NULL);	/* a function stage must not repeat our output */
-	if ((path = getenv("PATH")) == NULL)
-		path = DEFAULT_PATH;
-	if (asprintf(&search, "%s%s%s", path, pl->fallback ? ":" : "",
-	    pl->fallback ? pl->fallback : "") == -1) {
-		search = NULL;
+	if (pipeline_prepare(pl) == -1)
 		return -1;
-	}
-	if ((pathbuf = malloc(PATH_MAX)) == NULL)
-		goto fail;
-	if ((pl->pfds = calloc(pl->n, sizeof(*pl->pfds))) == NULL)
-		goto fail;
-	/* The error pipe must sit above every fd a stage is given. */
-	for (i = 0; i < pl->n; i++) {
-		struct pv_stage *st = pl->stages[i];
-
-		for (k = 0; k < st->npass; k++)
-			if (st->passto[k] >= lowest)
-				lowest = st->passto[k] + 1;
-		for (k = 0; k < st->nredirs; k++)
-			if (st->redirs[k].fd >= lowest)
-				lowest = st->redirs[k].fd + 1;
-	}
-	if (pipe_above(errp, lowest) == -1)
-		goto fail;
 	for (i = 0; i < pl->n; i++)
-		if (pl->stages[i]->nenv > 0 &&
-		    stage_build_env(pl->stages[i]) == -1)
+		if (pl->stages[i]->fn != NULL)
+			forks = 1;
+	/*
+	 * Only a function stage, forked with memory of its own, needs the
+	 * error pipe, and our stdio flushed so it cannot repeat our output;
+	 * a program's child reports through the memory it shares with us.
+	 */
+	if (forks) {
+		fflush(NULL);
+		/* The error pipe must sit above every fd a stage is given. */
+		for (i = 0; i < pl->n; i++) {
+			struct pv_stage *st = pl->stages[i];
+
+			for (k = 0; k < st->npass; k++)
+				if (st->passto[k] >= lowest)
+					lowest = st->passto[k] + 1;
+			for (k = 0; k < st->nredirs; k++)
+				if (st->redirs[k].fd >= lowest)
+					lowest = st->redirs[k].fd + 1;
+		}
+		if (pipe_above(errp, lowest) == -1)
 			goto fail;
+	}
 
 	if (pl->want_in) {
 		if (pipe_above(io, 3) == -1)
@@ -852,8 +975,8 @@ pv_pipeline_start(struct pv_pipeline *pl)
 		memset(&plan, 0, sizeof(plan));
 		plan.argv = st->argv;
 		plan.envp = st->envp != NULL ? st->envp : environ;
-		plan.search = search;
-		plan.pathbuf = pathbuf;
+		plan.search = pl->search;
+		plan.pathbuf = pl->pathbuf;
 		plan.shargv = st->shargv;
 		plan.cwd = st->cwd;
 		plan.pgid = i == 0 ? pl->join : pl->pgid;
@@ -869,6 +992,8 @@ pv_pipeline_start(struct pv_pipeline *pl)
 		plan.passto = st->passto;
 		plan.npass = st->npass;
 		plan.errfd = errp[1];
+		memset(&st->report, 0, sizeof(st->report));
+		plan.report = st->fn == NULL ? &st->report : NULL;
 		plan.index = (int)i;
 		plan.sigdefault = pl->sigmode == PV_SIG_DEFAULT;
 		plan.setids = pl->setids;
@@ -888,6 +1013,8 @@ pv_pipeline_start(struct pv_pipeline *pl)
 			goto fail_started;
 		}
 		pl->running++;
+		if (st->report.what != 0)
+			stage_format_error(st);
 		if (i == 0) {
 			pl->pgid = pl->join > 0 ? pl->join : st->pid;
 			if (plan.tty >= 0) {
@@ -896,9 +1023,8 @@ pv_pipeline_start(struct pv_pipeline *pl)
 				pipeline_set_tty(pl->tty, pl->pgid);
 			}
 		}
+		/* A pidfd is always close-on-exec (pidfd_open(2)). */
 		st->pidfd = pidfd_open(st->pid, 0);
-		if (st->pidfd >= 0)
-			fcntl(st->pidfd, F_SETFD, FD_CLOEXEC);
 		/* Our copies of the child's ends must go, or EOF never comes. */
 		if (prev_in >= 0)
 			close(prev_in);
@@ -907,12 +1033,12 @@ pv_pipeline_start(struct pv_pipeline *pl)
 		prev_in = next_in;
 		next_in = -1;
 	}
-	close(errp[1]);
-	errp[1] = -1;
-	pipeline_read_reports(pl, errp[0]);
-	close(errp[0]);
-	free(search);
-	free(pathbuf);
+	if (errp[1] >= 0) {
+		close(errp[1]);
+		errp[1] = -1;
+		pipeline_read_reports(pl, errp[0]);
+		close(errp[0]);
+	}
 	return 0;
 
 fail_started:
@@ -927,8 +1053,6 @@ fail:
 		close(errp[0]);
 	if (errp[1] >= 0)
 		close(errp[1]);
-	free(search);
-	free(pathbuf);
 	errno = saved_errno;
 	return -1;
 }
@@ -954,7 +1078,8 @@ pv_pipeline_poll(struct pv_pipeline *pl)
 int
 pv_pipeline_wait(struct pv_pipeline *pl, const struct timespec *deadline)
 {
-	struct timespec now, left, *tp;
+	/* tick outlives the block that sets it: ppoll reads it after. */
+	struct timespec now, left, tick, *tp;
 	nfds_t nfds;
 	size_t i;
 	int r;
@@ -986,8 +1111,8 @@ pv_pipeline_wait(struct pv_pipeline *pl, const struct timespec *deadline)
 		}
 		if (nfds == 0) {
 			/* No pidfd (very old kernel): poll the statuses. */
-			struct timespec tick = { 0, 10000000 };
-
+			tick.tv_sec = 0;
+			tick.tv_nsec = 10000000;
 			if (tp == NULL || pv_ts_cmp(tick, *tp) < 0)
 				tp = &tick;
 		}
@@ -1124,7 +1249,13 @@ pv_pipeline_watch(struct pv_pipeline *pl, struct pv_loop *loop,
 		    st) == -1)
 			return -1;
 	}
-	/* Everything may already be over. */
+	/*
+	 * Everything may already be over.  A stage watched through its pidfd
+	 * needs no look here: the loop reports it even if it exited before
+	 * it was added.
+	 */
+	if (pl->polltimer == NULL && pl->running > 0)
+		return 0;
 	if (pv_pipeline_poll(pl) == 0 && done != NULL)
 		done(pl, arg);
 	return 0;
