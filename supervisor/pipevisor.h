@@ -404,7 +404,9 @@ int	pv_stage_dup(struct pv_stage *st, int fd, int from);
 /*
  * Gives the stage the caller's fd `from` as fd `to` (0-255; 0, 1 or 2
  * replace what the pipe wiring gave it, before redirections apply); the
- * caller keeps and closes its own.  Returns 0 or -1 with errno.
+ * caller keeps and closes its own.  Passing again to the same `to`
+ * replaces the earlier `from` (a new pipe for each run of a reset
+ * pipeline).  Returns 0 or -1 with errno (E2BIG past 16 targets).
  */
 int	pv_stage_pass_fd(struct pv_stage *st, int from, int to);
 
@@ -497,6 +499,20 @@ int	pv_pipeline_has_terminal(const struct pv_pipeline *pl);
  * the stages already started.
  */
 int	pv_pipeline_start(struct pv_pipeline *pl);
+
+/*
+ * Makes a finished pipeline startable again, for a supervisor that runs
+ * the same one over and over without parsing or building it anew: forgets
+ * the last run's pids, statuses, times, errors, process group and loop
+ * watch, and closes the caller's pipe ends; keeps the stages and every
+ * setting, which may still be changed before the next start.  Each
+ * stage's environment block and the search path built at the first start
+ * are kept too, and built again only after pv_stage_setenv or
+ * pv_pipeline_set_fallback_path, or once environ has moved (setenv of a
+ * new name, setproctitle).  A pipeline never started is left as it is.
+ * Returns 0, or -1 with errno EBUSY while a stage has not been reaped.
+ */
+int	pv_pipeline_reset(struct pv_pipeline *pl);
 
 /* The process group of a started pipeline, else 0. */
 pid_t	pv_pipeline_pgid(const struct pv_pipeline *pl);

@@ -85,6 +85,7 @@ struct up {
 	int			 logfd;
 	int			 shutting_down;
 	int			 collect;	/* retired services to free */
+	int			 dirty;		/* the board is behind */
 	int			 collecting;
 	int			 exit_status;
 };
@@ -235,7 +236,12 @@ up_changed(struct service *svc, void *arg)
 		for (i = 0; i < up->nsvcs; i++)
 			if (up->svcs[i] != svc)
 				service_deps_changed(up->svcs[i]);
-	up_publish(up);
+	/*
+	 * Published once per loop round, before the loop waits again: a
+	 * restart goes through three states in two rounds, and the copy and
+	 * the futex wake need not be in the way of the next fork.
+	 */
+	up->dirty = 1;
 	ctl_check_waits(up);
 	if (up->shutting_down && up_all_down(up))
 		pv_loop_break(up->loop);
@@ -340,34 +346,60 @@ up_reload(struct up *up, char *err, size_t errsize)
 	return 0;
 }
 
-/* Reaps children that are none of our stages: orphans given to us. */
+/* True if pid is a stage of one of our services (service_env.is_stage). */
+static int
+up_is_stage(pid_t pid, void *arg)
+{
+	struct up *up = arg;
+	size_t i;
+
+	for (i = 0; i < up->nsvcs; i++)
+		if (service_owns(up->svcs[i], pid))
+			return 1;
+	return 0;
+}
+
+/*
+ * Reaps children that are none of our stages: orphans given to us.  Each
+ * SIGCHLD comes here, most of them for a stage that its pidfd watch has
+ * reaped already, so a look at the next zombie child without reaping it
+ * comes first: none (the usual case) costs that one call, and orphans
+ * are reaped one by one while no stage is in the way.  A stage's zombie
+ * ahead of them falls back to going through the children list.
+ */
 static void
 up_reap_orphans(struct up *up)
 {
-	char path[64], buf[4096], *p, *end;
-	ssize_t r;
+	char buf[4096], *p, *end;
+	siginfo_t si;
 	pid_t pid;
-	size_t i;
-	int fd, status, ours;
+	int status;
 
-	snprintf(path, sizeof(path), "/proc/self/task/%ld/children",
-	    (long)getpid());
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+	for (;;) {
+		memset(&si, 0, sizeof(si));
+		if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) == -1) {
+			if (errno == EINTR)
+				continue;
+			return;		/* ECHILD: no child at all */
+		}
+		if (si.si_pid == 0)
+			return;		/* no zombie */
+		if (up_is_stage(si.si_pid, up))
+			break;		/* left for its watch: see below */
+		do
+			pid = waitpid(si.si_pid, &status, WNOHANG);
+		while (pid == -1 && errno == EINTR);
+		if (pid != si.si_pid)
+			break;		/* not reaped: the long way, below */
+	}
+	if (service_children_read(up->env.childrenfd, buf, sizeof(buf)) <= 0)
 		return;
-	r = pv_read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (r <= 0)
-		return;
-	buf[r] = '\0';
 	for (p = buf; *p != '\0'; p = end) {
 		pid = (pid_t)strtol(p, &end, 10);
 		if (end == p)
 			break;
-		ours = 0;
-		for (i = 0; i < up->nsvcs && !ours; i++)
-			ours = service_owns(up->svcs[i], pid);
 		/* A stage is reaped by its pidfd watch, never here. */
-		if (!ours && pid > 0)
+		if (pid > 0 && !up_is_stage(pid, up))
 			while (waitpid(pid, &status, WNOHANG) == -1 &&
 			    errno == EINTR)
 				continue;
@@ -955,6 +987,12 @@ pipevisor_up(int argc, char *argv[])
 	    (long long)started.tv_sec * 1000000000LL + started.tv_nsec);
 	up.env.marker = up.marker;
 	up.env.logfd = up.logfd;
+	/* Kept for the supervisor's life: no open or close per restart. */
+	if ((up.env.devnull = open("/dev/null", O_RDWR | O_CLOEXEC)) == -1)
+		err(UP_EXIT_FAIL, "up: /dev/null");
+	/* Without it (no CONFIG_PROC_CHILDREN) all of /proc is searched. */
+	up.env.childrenfd = service_children_open();
+	up.env.is_stage = up_is_stage;
 	up.env.changed = up_changed;
 	up.env.can_start = up_can_start;
 	up.env.arg = &up;
@@ -970,6 +1008,10 @@ pipevisor_up(int argc, char *argv[])
 		service_start(up.svcs[i]);
 
 	while (!(up.shutting_down && up_all_down(&up))) {
+		if (up.dirty) {
+			up.dirty = 0;
+			up_publish(&up);
+		}
 		if (pv_loop_once(up.loop) == -1) {
 			up_log(&up, "event loop: %s", strerror(errno));
 			break;
@@ -999,6 +1041,9 @@ pipevisor_up(int argc, char *argv[])
 	up.svcs = NULL;
 	up.nsvcs = 0;	/* up_reap_orphans must not look at freed services */
 	up_reap_orphans(&up);
+	if (up.env.childrenfd >= 0)
+		close(up.env.childrenfd);
+	close(up.env.devnull);
 	http_stop(up.http);
 	pv_loop_del_fd(up.loop, up.ctlfd);
 	close(up.ctlfd);

@@ -380,6 +380,10 @@ struct service_env {
 	const char	*filters;	/* fallback program path, or NULL */
 	const char	*marker;	/* PIPEVISOR_SUPERVISOR: "pid.start" */
 	int		 logfd;		/* the supervisor's log */
+	int		 devnull;	/* /dev/null, read-write, CLOEXEC */
+	int		 childrenfd;	/* service_children_open(), or -1 */
+	/* Returns 1 if pid is a stage of a running service (may be NULL). */
+	int		(*is_stage)(pid_t pid, void *arg);
 	/* Called after every state change (board, ctl replies, deps). */
 	void		(*changed)(struct service *, void *arg);
 	/* Returns 1 when every service in `after` is ready. */
@@ -416,6 +420,15 @@ pid_t	service_pid(const struct service *svc);
 
 /* Returns 1 if pid is one of the running pipeline's stages. */
 int	service_owns(const struct service *svc, pid_t pid);
+
+/*
+ * The supervisor's list of its children (/proc/self/task/PID/children),
+ * opened once: service_children_open returns the fd or -1 with errno;
+ * service_children_read re-reads it from the start into buf (cap bytes,
+ * NUL-terminated) and returns its length, or -1 with errno.
+ */
+int	service_children_open(void);
+ssize_t	service_children_read(int fd, char *buf, size_t cap);
 
 /* Reload: a retired service is freed once down; a held one waits. */
 void	service_retire(struct service *svc);

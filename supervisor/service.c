@@ -12,8 +12,11 @@
  *
  * Output (stdout/stderr set to "log" or a file) flows through a pipe the
  * service keeps across restarts, so no line is lost between two runs and
- * a log file can be rotated by the supervisor, which owns it.  Signals
- * are not handled here: the supervisor's loop turns them into calls.
+ * a log file can be rotated by the supervisor, which owns it.  The
+ * pipeline itself is built once, from the definition, and reset for each
+ * run: a restart parses nothing, opens nothing and builds no environment,
+ * so it costs little more than the fork and exec.  Signals are not
+ * handled here: the supervisor's loop turns them into calls.
  */
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -66,7 +69,8 @@ struct service {
 	const struct service_env *env;
 	enum board_state	 state;
 	int			 want_up;
-	struct pv_pipeline	*pl;
+	struct pv_pipeline	*tmpl;		/* built once, reset per run */
+	struct pv_pipeline	*pl;		/* tmpl while it runs, or NULL */
 	pid_t			 pid;		/* first stage, while running */
 	pid_t			 logpid;	/* the last run's, for output */
 	struct pv_timer		*timer;		/* backoff, grace or kill */
@@ -424,36 +428,54 @@ service_marked(pid_t pid, const char *me, const char *sup, char *env,
 	    env_has(env, (size_t)r, sup);
 }
 
+/* True if pid is one of the pids in list (space-separated). */
+static int
+pid_listed(const char *list, pid_t pid)
+{
+	const char *p;
+	char *end;
+
+	for (p = list; p != NULL; p = end) {
+		long v = strtol(p, &end, 10);
+
+		if (end == p)
+			break;
+		if (v == (long)pid)
+			return 1;
+	}
+	return 0;
+}
+
 /*
- * Kills the marked processes among the supervisor's children (all = 0)
- * or among every process (all = 1).  Returns how many were killed.
+ * Kills the marked processes among the pids in list (the supervisor's
+ * children, all = 0), skipping the stages of running services, or among
+ * every process but those in list (all = 1; list may be NULL), which
+ * the first pass dealt with: a process killed there may not have died
+ * yet, and must not be counted twice.  Returns how many were killed.
  */
 static int
-service_kill_marked(struct service *svc, int all, char *env, size_t cap)
+service_kill_marked(struct service *svc, int all, const char *list,
+    char *env, size_t cap)
 {
-	char me[BOARD_NAMELEN + 32], sup[64], path[64], buf[4096], *p, *end;
+	const struct service_env *e = svc->env;
+	char me[BOARD_NAMELEN + 32], sup[64], *end;
+	const char *p;
 	struct dirent *de;
 	DIR *d;
-	ssize_t r;
 	pid_t pid, self = getpid();
-	int fd, killed = 0;
+	int killed = 0;
 
 	snprintf(me, sizeof(me), "PIPEVISOR_SERVICE=%s", svc->def->name);
-	snprintf(sup, sizeof(sup), "PIPEVISOR_SUPERVISOR=%s",
-	    svc->env->marker);
+	snprintf(sup, sizeof(sup), "PIPEVISOR_SUPERVISOR=%s", e->marker);
 	if (!all) {
-		snprintf(path, sizeof(path), "/proc/self/task/%ld/children",
-		    (long)self);
-		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
-			return service_kill_marked(svc, 1, env, cap);
-		r = pv_read(fd, buf, sizeof(buf) - 1);
-		close(fd);
-		buf[r > 0 ? r : 0] = '\0';
-		for (p = buf; ; p = end) {
+		for (p = list; ; p = end) {
 			pid = (pid_t)strtol(p, &end, 10);
 			if (end == p)
 				break;
-			if (pid > 1 && service_marked(pid, me, sup, env, cap) &&
+			/* Another service's stage is nobody's leftover. */
+			if (pid > 1 && (e->is_stage == NULL ||
+			    !e->is_stage(pid, e->arg)) &&
+			    service_marked(pid, me, sup, env, cap) &&
 			    kill(pid, SIGKILL) == 0)
 				killed++;
 		}
@@ -464,12 +486,47 @@ service_kill_marked(struct service *svc, int all, char *env, size_t cap)
 	while ((de = readdir(d)) != NULL) {
 		pid = (pid_t)strtol(de->d_name, NULL, 10);
 		if (pid > 1 && pid != self &&
+		    (list == NULL || !pid_listed(list, pid)) &&
 		    service_marked(pid, me, sup, env, cap) &&
 		    kill(pid, SIGKILL) == 0)
 			killed++;
 	}
 	closedir(d);
 	return killed;
+}
+
+/* Opens the supervisor's list of its own children, to keep and re-read. */
+int
+service_children_open(void)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/self/task/%ld/children",
+	    (long)getpid());
+	return open(path, O_RDONLY | O_CLOEXEC);
+}
+
+/*
+ * Reads the list of children into buf, NUL-terminated.  The kernel
+ * makes the list anew at every read from offset 0, so one pread on a
+ * descriptor kept open does what an open, a read and a close did: this
+ * runs at every exit of every service.
+ */
+ssize_t
+service_children_read(int fd, char *buf, size_t cap)
+{
+	ssize_t r;
+
+	if (fd < 0) {
+		errno = EBADF;
+		buf[0] = '\0';
+		return -1;
+	}
+	do
+		r = pread(fd, buf, cap - 1, 0);
+	while (r == -1 && errno == EINTR);
+	buf[r > 0 ? r : 0] = '\0';
+	return r;
 }
 
 /*
@@ -479,21 +536,29 @@ service_kill_marked(struct service *svc, int all, char *env, size_t cap)
  * systemd's control group would hold them.  The supervisor is a child
  * subreaper, so once the stages are gone such orphans are its children:
  * one read of its children list finds them, and only when some were
- * found is all of /proc searched for deeper ones.  Best effort: a
- * process that rewrote its environment escapes.
+ * found is all of /proc searched for deeper ones (all of it at once if
+ * the list cannot be read).  With no child at all, the usual case of a
+ * restart, that one read is all it costs.  Best effort: a process that
+ * rewrote its environment escapes.
  */
 static int
 service_kill_leftovers(struct service *svc)
 {
 	size_t cap = 64 * 1024;
-	char *env;
-	int killed;
+	char list[4096], *env;
+	ssize_t r;
+	int killed = 0;
 
+	r = service_children_read(svc->env->childrenfd, list, sizeof(list));
+	if (r == 0)
+		return 0;
 	if ((env = malloc(cap)) == NULL)
 		return 0;
-	killed = service_kill_marked(svc, 0, env, cap);
-	if (killed > 0)
-		killed += service_kill_marked(svc, 1, env, cap);
+	if (r > 0)
+		killed = service_kill_marked(svc, 0, list, env, cap);
+	if (r == -1 || killed > 0)
+		killed += service_kill_marked(svc, 1, r > 0 ? list : NULL,
+		    env, cap);
 	free(env);
 	if (killed > 0)
 		service_log(svc, "killed %d processes left behind outside "
@@ -510,53 +575,76 @@ service_on_done(struct pv_pipeline *pl, void *arg)
 	service_event(svc, EV_EXIT, pv_pipeline_status(pl, 1));
 }
 
-/* Applies the definition's settings to every stage. */
+/*
+ * Builds the service's pipeline from its definition, once: the SPEC
+ * parsed, every stage's directory, environment and stderr set, stdin and
+ * stdout wired.  Each run resets and starts it again (service_spawn).
+ * Returns 0, or -1 with errno.
+ */
 static int
-service_setup_stages(struct service *svc, int readyw)
+service_build(struct service *svc)
 {
 	const struct conf_service *d = svc->def;
+	const struct service_env *e = svc->env;
+	struct pv_pipeline *pl;
 	struct pv_stage *st;
 	size_t i, k;
 	char *eq, *name;
+	int errfd;
 
-	for (i = 0; (st = pv_pipeline_stage(svc->pl, i)) != NULL; i++) {
+	if ((pl = pv_pipeline_new()) == NULL)
+		return -1;
+	svc->tmpl = pl;
+	/* The configuration was checked: only ENOMEM can fail here. */
+	if (pv_pipeline_parse(pl, d->command, d->shell, NULL) == -1)
+		goto fail;
+	pv_pipeline_set_sigmode(pl, PV_SIG_DEFAULT);
+	if (e->filters != NULL &&
+	    pv_pipeline_set_fallback_path(pl, e->filters) == -1)
+		goto fail;
+	/* One /dev/null, the supervisor's, for every run of every service. */
+	pv_pipeline_set_input(pl, e->devnull);
+	pv_pipeline_set_output(pl, svc->out.wfd >= 0 ? svc->out.wfd :
+	    e->devnull);
+	/* Every stage's stderr goes where the service's stderr goes. */
+	if (d->err == CONF_OUT_STDOUT)
+		errfd = svc->out.wfd >= 0 ? svc->out.wfd : e->devnull;
+	else if (svc->err.wfd >= 0)
+		errfd = svc->err.wfd;
+	else if (d->err == CONF_OUT_NULL)
+		errfd = e->devnull;
+	else
+		errfd = -1;
+	for (i = 0; (st = pv_pipeline_stage(pl, i)) != NULL; i++) {
 		if (d->directory != NULL && pv_stage_chdir(st, d->directory))
-			return -1;
+			goto fail;
 		if (pv_stage_setenv(st, "PIPEVISOR_SERVICE", d->name) == -1 ||
-		    pv_stage_setenv(st, "PIPEVISOR_SUPERVISOR",
-		    svc->env->marker) == -1)
-			return -1;
+		    pv_stage_setenv(st, "PIPEVISOR_SUPERVISOR", e->marker) == -1)
+			goto fail;
 		for (k = 0; d->environment != NULL &&
 		    d->environment[k] != NULL; k++) {
 			if ((name = strdup(d->environment[k])) == NULL)
-				return -1;
+				goto fail;
 			if ((eq = strchr(name, '=')) != NULL) {
 				*eq = '\0';
 				if (pv_stage_setenv(st, name, eq + 1) == -1) {
 					free(name);
-					return -1;
+					goto fail;
 				}
 			}
 			free(name);
 		}
 		if (d->ready == CONF_READY_NOTIFY &&
 		    pv_stage_setenv(st, "NOTIFY_SOCKET", svc->notifypath) == -1)
-			return -1;
-		if (readyw >= 0 && pv_stage_pass_fd(st, readyw, d->ready_fd))
-			return -1;
-		/* Every stage's stderr goes where the service's stderr goes. */
-		if (d->err == CONF_OUT_STDOUT) {
-			if (svc->out.wfd >= 0 &&
-			    pv_stage_pass_fd(st, svc->out.wfd, 2) == -1)
-				return -1;
-		} else if (svc->err.wfd >= 0) {
-			if (pv_stage_pass_fd(st, svc->err.wfd, 2) == -1)
-				return -1;
-		} else if (d->err == CONF_OUT_NULL &&
-		    pv_stage_open(st, 2, "/dev/null", O_WRONLY) == -1)
-			return -1;
+			goto fail;
+		if (errfd >= 0 && pv_stage_pass_fd(st, errfd, 2) == -1)
+			goto fail;
 	}
 	return 0;
+fail:
+	pv_pipeline_free(pl);
+	svc->tmpl = NULL;
+	return -1;
 }
 
 /*
@@ -572,12 +660,14 @@ service_credentials(struct service *svc)
 	struct group *gr;
 	gid_t groups[256];
 	int ngroups = 256;
-	uid_t uid = geteuid();
-	gid_t gid = getegid();
+	uid_t uid;
+	gid_t gid;
 
 	if (d->user == NULL && d->group == NULL)
 		return 0;
-	if (geteuid() != 0) {
+	uid = geteuid();
+	gid = getegid();
+	if (uid != 0) {
 		service_log(svc, "user/group need the supervisor to run as "
 		    "root");
 		errno = EPERM;
@@ -616,46 +706,42 @@ service_credentials(struct service *svc)
 		groups[0] = gid;
 		ngroups = 1;
 	}
-	return pv_pipeline_set_credentials(svc->pl, uid, gid, groups,
+	return pv_pipeline_set_credentials(svc->tmpl, uid, gid, groups,
 	    (size_t)ngroups);
 }
 
-/* Starts the service's pipeline; on failure the service is fatal. */
+/*
+ * Starts a run of the service: the pipeline built at the first run is
+ * reset and started again.  On failure the service is fatal.
+ */
 static void
 service_spawn(struct service *svc)
 {
 	const struct conf_service *d = svc->def;
-	struct pv_spec_error perr;
-	int ready[2] = { -1, -1 }, devnull = -1;
+	struct pv_stage *st;
+	size_t i;
+	int ready[2] = { -1, -1 };
 
 	service_cancel_timer(svc);
-	if ((svc->pl = pv_pipeline_new()) == NULL)
+	if (svc->tmpl == NULL) {
+		if (service_build(svc) == -1)
+			goto fail;
+	} else if (pv_pipeline_reset(svc->tmpl) == -1)
 		goto fail;
-	if (pv_pipeline_parse(svc->pl, d->command, d->shell, &perr) == -1)
-		goto fail;
-	pv_pipeline_set_sigmode(svc->pl, PV_SIG_DEFAULT);
 	if (service_credentials(svc) == -1)
 		goto fail;
-	if (svc->env->filters != NULL &&
-	    pv_pipeline_set_fallback_path(svc->pl, svc->env->filters) == -1)
-		goto fail;
-	if ((devnull = open("/dev/null", O_RDWR | O_CLOEXEC)) == -1)
-		goto fail;
-	pv_pipeline_set_input(svc->pl, devnull);
-	if (svc->out.wfd >= 0)
-		pv_pipeline_set_output(svc->pl, svc->out.wfd);
-	else
-		pv_pipeline_set_output(svc->pl, devnull);
 	if (d->ready == CONF_READY_FD) {
+		/* A new pipe each run: it replaces the last run's. */
 		if (pipe2(ready, O_CLOEXEC | O_NONBLOCK) == -1)
 			goto fail;
+		for (i = 0; (st = pv_pipeline_stage(svc->tmpl, i)) != NULL;
+		    i++)
+			if (pv_stage_pass_fd(st, ready[1], d->ready_fd) == -1)
+				goto fail;
 	}
-	if (service_setup_stages(svc, ready[1]) == -1)
+	if (pv_pipeline_start(svc->tmpl) == -1)
 		goto fail;
-	if (pv_pipeline_start(svc->pl) == -1)
-		goto fail;
-	close(devnull);
-	devnull = -1;
+	svc->pl = svc->tmpl;
 	if (ready[1] >= 0)
 		close(ready[1]);
 	if (ready[0] >= 0) {
@@ -691,9 +777,9 @@ fail:
 		close(ready[0]);
 	if (ready[1] >= 0)
 		close(ready[1]);
-	if (devnull >= 0)
-		close(devnull);
-	pv_pipeline_free(svc->pl);
+	/* Built again at the next start, from scratch. */
+	pv_pipeline_free(svc->tmpl);
+	svc->tmpl = NULL;
 	svc->pl = NULL;
 	service_enter(svc, BOARD_FATAL);
 }
@@ -857,7 +943,7 @@ service_event(struct service *svc, enum service_event ev, int arg)
 			svc->readyfd = -1;
 		}
 		svc->last_status = arg;
-		pv_pipeline_free(svc->pl);
+		/* Kept, to be reset for the next run (service_spawn). */
 		svc->pl = NULL;
 		svc->pid = 0;
 		/* Nothing of this run may outlive it (RELIABILITY item 21). */
@@ -913,8 +999,8 @@ service_free(struct service *svc)
 	if (svc->pl != NULL) {
 		/* Never leave a stage behind, even on an abnormal exit. */
 		pv_pipeline_stop(svc->pl, SIGKILL, NULL);
-		pv_pipeline_free(svc->pl);
 	}
+	pv_pipeline_free(svc->tmpl);
 	if (svc->readyfd >= 0) {
 		pv_loop_del_fd(svc->env->loop, svc->readyfd);
 		close(svc->readyfd);

@@ -10,11 +10,14 @@
  * signal is blocked across the fork, so no handler of ours ever runs in a
  * child; the child then resets dispositions and mask (sig_child_reset).
  *
- * A child that cannot start writes a struct spawn_report on the plan's
- * CLOEXEC error pipe and exits 127 (not found), 126 (found, not
- * executable) or 1 (chdir or a redirection failed).  A successful exec
- * closes the pipe, so the parent reading it to end of file learns of every
- * failure and tells them apart from a program that itself exits 127.
+ * A child that cannot start reports why in a struct spawn_report and
+ * exits 127 (not found), 126 (found, not executable) or 1 (chdir or a
+ * redirection failed), so the parent tells a failed start apart from a
+ * program that itself exits 127.  A program's child, which borrows our
+ * memory until it execs or exits (vfork), stores the report in the plan,
+ * where the parent finds it when vfork returns: no pipe to make, no read.
+ * A function stage's child has memory of its own and writes the report
+ * on the plan's CLOEXEC error pipe instead, read to end of file.
  */
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -43,6 +46,11 @@ spawn_fail(const struct spawn_plan *p, int what, int redir, int err, int code)
 	rep.what = what;
 	rep.redir = redir;
 	rep.err = err;
+	if (p->report != NULL) {
+		/* vfork: the parent reads it once we have exited. */
+		*p->report = rep;
+		_exit(code);
+	}
 	/* Smaller than PIPE_BUF: written whole or not at all. */
 	(void)!write(p->errfd, &rep, sizeof(rep));
 	_exit(code);

@@ -8,7 +8,8 @@
  * redirections; passed fds; exec errors (127, 126, a program that itself
  * exits 127); pipeline statuses with and without pipefail; a deadline,
  * then stop with TERM->KILL escalation; a child the library did not start
- * keeps its status for its owner; no fd leaks into a stage; SigIgn/SigBlk
+ * keeps its status for its owner; a reset pipeline runs again as built;
+ * no fd leaks into a stage; SigIgn/SigBlk
  * of stages in both signal modes, before and after pv_sig_init; ten
  * thousand function stages all reaped (RELIABILITY.md item 2); and no
  * zombie left at the end.  The test catches SIGTERM through the library
@@ -1273,6 +1274,128 @@ test_foreign_child(void)
 	CHECK_EQ(own_status(during), 45);
 }
 
+/*
+ * pv_pipeline_reset: a finished pipeline runs again as it was built, with
+ * what the last run left forgotten; a running one is refused; passing a
+ * new fd to the same target replaces the old; changes made between runs
+ * (environment, fallback path) are seen; function stages (error pipe)
+ * and loop watches work again too.
+ */
+static void
+test_reset(void)
+{
+	static const char *const sh[] = { "/bin/sh", "-c",
+	    "echo \"$X\" >&5; echo run", NULL };
+	static const char *const cat[] = { "cat", NULL };
+	static const char *const fb[] = { "pvtest-reset", NULL };
+	struct pv_pipeline *pl;
+	struct pv_stage *st;
+	struct pv_loop *loop;
+	struct timespec dl;
+	char out[256], got[256];
+	int a[2], b[2], i, code = 7;
+	pid_t first;
+
+	/* Never started: nothing to forget. */
+	pl = one(cat, &st);
+	CHECK_EQ(pv_pipeline_reset(pl), 0);
+	pv_pipeline_free(pl);
+
+	REQUIRE(pipe2(a, O_CLOEXEC) == 0);
+	REQUIRE(pipe2(b, O_CLOEXEC) == 0);
+	REQUIRE((pl = pv_pipeline_new()) != NULL);
+	REQUIRE((st = pv_pipeline_add(pl, sh)) != NULL);
+	REQUIRE(pv_pipeline_add(pl, cat) != NULL);
+	CHECK_EQ(pv_stage_setenv(st, "X", "one"), 0);
+	CHECK_EQ(pv_stage_pass_fd(st, a[1], 5), 0);
+	CHECK_EQ(run(pl, out, sizeof(out)), 0);
+	CHECK_STREQ(out, "run\n");
+	first = pv_stage_pid(st);
+	CHECK(first > 0);
+	CHECK(pv_pipeline_pgid(pl) == first);
+	errno = 0;
+	CHECK_EQ(pv_pipeline_start(pl), -1);
+	CHECK_EQ(errno, EBUSY);
+
+	/* Reset: the last run is forgotten, the build is kept. */
+	CHECK_EQ(pv_pipeline_reset(pl), 0);
+	CHECK_EQ(pv_stage_pid(st), 0);
+	CHECK_EQ(pv_stage_status(st), -1);
+	CHECK_EQ(pv_pipeline_pgid(pl), 0);
+	CHECK_EQ(pv_pipeline_output_fd(pl), -1);
+	CHECK_EQ(pv_pipeline_status(pl, 0), -1);
+	CHECK_EQ(pv_pipeline_count(pl), 2);
+	/* The same target again replaces the fd, never counts twice. */
+	for (i = 0; i < 20; i++)
+		CHECK_EQ(pv_stage_pass_fd(st, b[1], 5), 0);
+	CHECK_EQ(pv_stage_setenv(st, "X", "two"), 0);
+	CHECK_EQ(run(pl, out, sizeof(out)), 0);
+	CHECK_STREQ(out, "run\n");
+	CHECK(pv_stage_pid(st) > 0 && pv_stage_pid(st) != first);
+	close(a[1]);
+	close(b[1]);
+	CHECK_EQ(read_all(a[0], got, sizeof(got), 5000), 4);
+	CHECK_STREQ(got, "one\n");
+	CHECK_EQ(read_all(b[0], got, sizeof(got), 5000), 4);
+	CHECK_STREQ(got, "two\n");
+	close(a[0]);
+	close(b[0]);
+	pv_pipeline_free(pl);
+
+	/* Refused while a stage runs; fine once it has been reaped. */
+	pl = one(cat, NULL);
+	pv_pipeline_want_input(pl);
+	pv_pipeline_set_output(pl, devnull);
+	REQUIRE(pv_pipeline_start(pl) == 0);
+	errno = 0;
+	CHECK_EQ(pv_pipeline_reset(pl), -1);
+	CHECK_EQ(errno, EBUSY);
+	CHECK(pv_pipeline_input_fd(pl) >= 0);
+	pv_pipeline_close_input(pl);
+	dl = deadline_in(10000);
+	CHECK_EQ(pv_pipeline_wait(pl, &dl), 0);
+	CHECK_EQ(pv_pipeline_reset(pl), 0);
+	CHECK_EQ(pv_pipeline_input_fd(pl), -1);
+	/* Asked-for pipes are made anew at each start. */
+	REQUIRE(pv_pipeline_start(pl) == 0);
+	CHECK(pv_pipeline_input_fd(pl) >= 0);
+	pv_pipeline_close_input(pl);
+	dl = deadline_in(10000);
+	CHECK_EQ(pv_pipeline_wait(pl, &dl), 0);
+	CHECK_EQ(pv_pipeline_status(pl, 0), 0);
+	pv_pipeline_free(pl);
+
+	/* A start error is forgotten; a new fallback path is searched. */
+	write_file(tmp("pvtest-reset"), "#!/bin/sh\necho found\n", 0755);
+	pl = one(fb, &st);
+	CHECK_EQ(run(pl, out, sizeof(out)), 127);
+	CHECK_STREQ(pv_stage_error(st), "command not found");
+	CHECK_EQ(pv_pipeline_reset(pl), 0);
+	CHECK(pv_stage_error(st) == NULL);
+	CHECK_EQ(pv_pipeline_set_fallback_path(pl, tmpdir), 0);
+	CHECK_EQ(run(pl, out, sizeof(out)), 0);
+	CHECK_STREQ(out, "found\n");
+	CHECK(pv_stage_error(st) == NULL);
+	pv_pipeline_free(pl);
+
+	/* Function stages, and the loop's watch, run again after a reset. */
+	REQUIRE((loop = pv_loop_new()) != NULL);
+	REQUIRE((pl = pv_pipeline_new()) != NULL);
+	REQUIRE(pv_pipeline_add_func(pl, "code", fn_code, &code) != NULL);
+	pv_pipeline_set_output(pl, devnull);
+	for (i = 0; i < 3; i++) {
+		CHECK_EQ(pv_pipeline_reset(pl), 0);
+		REQUIRE(pv_pipeline_start(pl) == 0);
+		done_calls = 0;
+		CHECK_EQ(pv_pipeline_watch(pl, loop, on_done, NULL), 0);
+		CHECK_EQ(pv_loop_run(loop), 0);
+		CHECK_EQ(done_calls, 1);
+		CHECK_EQ(pv_pipeline_status(pl, 0), 7);
+	}
+	pv_pipeline_free(pl);
+	pv_loop_free(loop);
+}
+
 /* A function stage: writes how many fds above 2 it has open. */
 static int
 fn_count_fds(void *arg)
@@ -1471,6 +1594,7 @@ main(void)
 	test_status();
 	test_wait_stop();
 	test_foreign_child();
+	test_reset();
 	test_fd_hygiene();
 	test_stress();
 	cleanup();
