@@ -1441,3 +1441,81 @@ empty_datagram() {
 	say a ping
 	reads a "+ PONG"
 }
+
+# --- the seeds' clients, IPv6, half-open connections --------------------------
+
+# nc_client NAME: an nc client (netcat-openbsd) reading NAME.in, its
+# output in NAME.out; the test holds NAME.in open.
+nc_client() {
+	local fd
+	mkfifo "$1.in"
+	nc -N "${2:-127.0.0.1}" "$PORT" <"$1.in" >"$1.out" 2>/dev/null 3>&- &
+	CLIENTS+=("$!")
+	CPID[$1]=$!
+	exec {fd}>"$1.in"
+	CFD[$1]=$fd
+}
+
+# nc_sees NAME LINE: NAME's nc has printed LINE.
+nc_sees() {
+	wait_for 10 grep -qxF -- "$2" "$1.out"
+}
+
+@test "chat: the seeds' transcript with nc, as the seed report ran it" {
+	start_hub --tcp 127.0.0.1:0
+	nc_client javad
+	nc_client ali
+	printf 'javad\njoin 1\njoin 2\n' >&"${CFD[javad]}"
+	nc_sees javad '+ joined 2'
+	printf 'ali\njoin 1\njoin 3\n' >&"${CFD[ali]}"
+	nc_sees ali '+ joined 3'
+	printf 'send 1 hello ali\n' >&"${CFD[javad]}"
+	nc_sees ali '[1] javad: hello ali'
+	nc_sees javad '[1] javad: hello ali'
+	printf 'send 1 hi javad\n' >&"${CFD[ali]}"
+	nc_sees javad '[1] ali: hi javad'
+	printf 'leave 1\n' >&"${CFD[javad]}"
+	nc_sees ali '* javad left 1'
+	printf 'send 1 gone?\nmsg javad last\n' >&"${CFD[ali]}"
+	nc_sees javad '[@ali] last'
+	run grep -c 'gone?' javad.out
+	assert_output 0
+	printf 'quit\n' >&"${CFD[javad]}"
+	nc_sees javad '+ bye'
+	printf 'quit\n' >&"${CFD[ali]}"
+	nc_sees ali '+ bye'
+	# The server stays up for the next one.
+	nc_client carol
+	printf 'carol\n' >&"${CFD[carol]}"
+	nc_sees carol '+ welcome carol'
+}
+
+@test "chat: IPv4 and IPv6 listeners at once share the rooms" {
+	[ -e /proc/net/if_inet6 ] && ip -6 addr show lo | grep -q '::1' ||
+	    skip "no IPv6 loopback"
+	start_hub --tcp 127.0.0.1:0 --tcp '[::1]:0'
+	local v6
+	v6=$(ss -H -ltnp | awk -v p="pid=$HUB," '$0 ~ p && $4 ~ /^\[::1\]:/ {
+	    sub(/.*:/, "", $4); print $4; exit }')
+	[ -n "$v6" ]
+	nc_client four
+	PORT=$v6 nc_client six ::1
+	printf 'four\njoin x\n' >&"${CFD[four]}"
+	nc_sees four '+ joined x'
+	printf 'six\njoin x\nsend x from v6\n' >&"${CFD[six]}"
+	nc_sees four '[x] six: from v6'
+	run grep -E 'tcp:\[::1\]:[0-9]+ connected' hub.err
+	assert_success
+}
+
+@test "chat: a client's socket is probed when idle, so a half-open one ends" {
+	start_hub --tcp 127.0.0.1:0 --idle 7s --timeout 9s
+	nc_client quiet
+	printf 'quiet\n' >&"${CFD[quiet]}"
+	nc_sees quiet '+ welcome quiet'
+	# The worker's end of the connection has a keepalive timer armed, due
+	# within --idle: probes find a peer that vanished, and --timeout
+	# (TCP_USER_TIMEOUT) ends the connection when they go unanswered.
+	run ss -H -tnoe state established "( sport = :$PORT )"
+	assert_output --regexp 'timer:\(keepalive,[0-9.]+(ms|sec),0\)'
+}
