@@ -472,7 +472,12 @@ term_up() {
 		return 1
 	fi
 	SUP=
-	wait_for 2 no_mark_left
+	wait_for 10 no_mark_left || {
+		echo "left after TERM${1:+ at $1 s}:" >&2
+		ps -eo pid,ppid,pgid,sid,stat,lstart,args | grep -- "$MARK" >&2
+		cat up.log >&2
+		return 1
+	}
 }
 
 @test "signals: TERM at any moment of up's start-up is never lost (item 25)" {
