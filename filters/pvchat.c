@@ -279,19 +279,8 @@ pvchat_fail(struct pvchat *pc, const char *fmt, ...)
 static void __attribute__((noreturn))
 pvchat_die(int signo)
 {
-	struct sigaction sa;
-	sigset_t one;
-
 	pvchat_cleanup();
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = SIG_DFL;
-	sigemptyset(&sa.sa_mask);
-	sigaction(signo, &sa, NULL);
-	sigemptyset(&one);
-	sigaddset(&one, signo);
-	sigprocmask(SIG_UNBLOCK, &one, NULL);
-	raise(signo);
-	_exit(128 + signo);
+	pv_sig_die(signo);
 }
 
 /* The hub closed the connection: the output goes out, and status 0. */
