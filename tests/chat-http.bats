@@ -4,6 +4,7 @@
 # /metrics (issue 5: "the same kind of status page as pipevisor up").
 
 load helpers
+load chat
 
 setup() {
 	cd "$BATS_TEST_TMPDIR"
@@ -52,20 +53,6 @@ client() {
 	CLIENTS+=($!)
 	exec {fd}> "$1.in"
 	CFD[$1]=$fd
-}
-
-# say NAME LINE...: the client sends the lines.
-say() {
-	local n=$1 line
-	shift
-	for line in "$@"; do
-		printf '%s\n' "$line" >&"${CFD[$n]}"
-	done
-}
-
-# sees NAME LINE: waits until the client has received exactly LINE.
-sees() {
-	wait_for 10 grep -qxF -- "$2" "$1.out"
 }
 
 # get PATH: the raw HTTP response for PATH.

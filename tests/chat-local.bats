@@ -9,6 +9,7 @@
 # stdout is a file; `say` writes lines and `sees` waits for a line.
 
 load helpers
+load chat
 
 setup() {
 	cd "$BATS_TEST_TMPDIR"
@@ -39,16 +40,6 @@ teardown() {
 	for p in ${TREE[@]+"${TREE[@]}"}; do kill -KILL "$p" 2>/dev/null || true; done
 }
 
-# hub_tree PID: the hub's children (spawner, msgq gateway) and theirs
-# (the workers).
-hub_tree() {
-	local c
-	for c in $(pgrep -P "$1"); do
-		echo "$c"
-		pgrep -P "$c" || true
-	done
-}
-
 # hub ARGS...: starts the hub and waits until it is ready.
 hub() {
 	local id
@@ -73,39 +64,6 @@ client() {
 	CLIENTS+=($!)
 	exec {fd}> "$1.in"
 	CFD[$1]=$fd
-}
-
-# say NAME LINE...: the client sends the lines.
-say() {
-	local n=$1 line
-	shift
-	for line in "$@"; do
-		printf '%s\n' "$line" >&"${CFD[$n]}"
-	done
-}
-
-# sees NAME LINE: waits until the client has received exactly LINE.
-sees() {
-	wait_for 10 grep -qxF -- "$2" "$1.out" || {
-		echo "$1 never saw: $2; it has:" >&2
-		cat "$1.out" >&2
-		return 1
-	}
-}
-
-# hangup NAME: closes the client's input (end of file).
-hangup() {
-	eval "exec ${CFD[$1]}>&-"
-	unset "CFD[$1]"
-}
-
-# key_msqid: the id of the queue at ftok(KEY, 'p'), if any.
-key_msqid() {
-	local key
-	key=$(printf '0x%08x' "$(( (0x70 << 24) |
-	    (($(stat -c %d "$KEY") & 0xff) << 16) |
-	    ($(stat -c %i "$KEY") & 0xffff) ))")
-	ipcs -q | awk -v k="$key" '$1 == k { print $2 }'
 }
 
 # lines_are N PATTERN FILE: FILE has exactly N lines matching PATTERN.

@@ -19,6 +19,7 @@
 # would.
 
 load helpers
+load chat
 
 setup() {
 	cd "$BATS_TEST_TMPDIR" || return 1
@@ -54,16 +55,6 @@ teardown() {
 }
 
 # --- helpers ------------------------------------------------------------------
-
-# hub_tree PID: the hub's children (spawner, msgq gateway) and theirs
-# (the workers).
-hub_tree() {
-	local c
-	for c in $(pgrep -P "$1"); do
-		echo "$c"
-		pgrep -P "$c" || true
-	done
-}
 
 # listen_port t|u PID: the port PID listens on, TCP (t) or UDP (u).
 listen_port() {
@@ -148,35 +139,11 @@ client() {
 	CFD[$n]=$fd
 }
 
-# say NAME LINE...: the client sends the lines.
-say() {
-	local n=$1 line
-	shift
-	for line in "$@"; do
-		printf '%s\n' "$line" >&"${CFD[$n]}"
-	done
-}
-
-# sees NAME LINE: waits until the client has received exactly LINE.
-sees() {
-	wait_for 10 grep -qxF -- "$2" "$1.out" || {
-		echo "$1 never saw: $2; it has:" >&2
-		cat "$1.out" >&2
-		return 1
-	}
-}
-
 # member NAME TARGET GROUP: a client called NAME in GROUP.
 member() {
 	client "$1" "$2"
 	say "$1" "$1" "join $3"
 	sees "$1" "+ joined $3"
-}
-
-# hangup NAME: closes the client's input (end of file).
-hangup() {
-	eval "exec ${CFD[$1]}>&-"
-	unset "CFD[$1]"
 }
 
 # ended NAME SECONDS: waits at most SECONDS for the client to exit, and
@@ -186,15 +153,6 @@ ended() {
 	wait_for "$2" pid_gone "$pid" || return 1
 	STATUS=0
 	wait "$pid" || STATUS=$?
-}
-
-# key_msqid: the id of the queue at ftok(KEY, 'p'), if any.
-key_msqid() {
-	local key
-	key=$(printf '0x%08x' "$(( (0x70 << 24) |
-	    (($(stat -c %d "$KEY") & 0xff) << 16) |
-	    ($(stat -c %i "$KEY") & 0xffff) ))")
-	ipcs -q | awk -v k="$key" '$1 == k { print $2 }'
 }
 
 # session TARGET INPUT: pvchat on TARGET with INPUT (printf %b escapes)
