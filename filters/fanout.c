@@ -247,10 +247,7 @@ main(int argc, char *argv[])
 		case 'h':
 			usage(0);
 		case 'V':
-			printf("fanout (pipevisor) %s\n", PV_VERSION_STRING);
-			if (fflush(stdout) == EOF)
-				err(1, "stdout");
-			return 0;
+			return filter_version("fanout");
 		default:
 			usage(2);
 		}

@@ -62,10 +62,7 @@ main(int argc, char *argv[])
 		case 'h':
 			help();
 		case 'V':
-			printf("lower (pipevisor) %s\n", PV_VERSION_STRING);
-			if (fflush(stdout) == EOF)
-				err(1, "stdout");
-			return 0;
+			return filter_version("lower");
 		default:
 			usage();
 		}

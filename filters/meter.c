@@ -499,10 +499,7 @@ main(int argc, char *argv[])
 		case 'h':
 			usage(0);
 		case 'V':
-			printf("meter (pipevisor) %s\n", PV_VERSION_STRING);
-			if (fflush(stdout) == EOF)
-				err(1, "stdout");
-			return 0;
+			return filter_version("meter");
 		default:
 			usage(2);
 		}

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "pipevisor.h"
+#include "pv_private.h"
 
 #define READ_SIZE	(64 * 1024)
 #define RATE_MAX	1e12
@@ -272,11 +273,7 @@ main(int argc, char *argv[])
 		case 'h':
 			usage(0);
 		case 'V':
-			printf("ratelimit (pipevisor) %s\n",
-			    PV_VERSION_STRING);
-			if (fflush(stdout) == EOF)
-				err(1, "stdout");
-			return 0;
+			return filter_version("ratelimit");
 		default:
 			usage(2);
 		}

@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "pipevisor.h"
+#include "pv_private.h"
 
 #define READ_SIZE	(64 * 1024)
 
@@ -240,10 +241,7 @@ main(int argc, char *argv[])
 		case 'h':
 			usage(0);
 		case 'V':
-			printf("sigshow (pipevisor) %s\n", PV_VERSION_STRING);
-			if (fflush(stdout) == EOF)
-				err(1, "stdout");
-			return 0;
+			return filter_version("sigshow");
 		default:
 			usage(2);
 		}

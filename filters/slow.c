@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "pipevisor.h"
+#include "pv_private.h"
 
 #define BUFSIZE		(64 * 1024)
 #define PIECE_MAX	(64 * 1024)
@@ -173,10 +174,7 @@ main(int argc, char *argv[])
 		case 'h':
 			help();
 		case 'V':
-			printf("slow (pipevisor) %s\n", PV_VERSION_STRING);
-			if (fflush(stdout) == EOF)
-				err(1, "stdout");
-			return 0;
+			return filter_version("slow");
 		default:
 			usage();
 		}

@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "pipevisor.h"
+#include "pv_private.h"
 
 #define BUFSIZE		(256 * 1024)
 #define PREFIX_MAX	4096	/* bytes a formatted stamp may take */
@@ -271,10 +272,7 @@ main(int argc, char *argv[])
 		case 'h':
 			help();
 		case 'V':
-			printf("stamp (pipevisor) %s\n", PV_VERSION_STRING);
-			if (fflush(stdout) == EOF)
-				err(1, "stdout");
-			return 0;
+			return filter_version("stamp");
 		default:
 			usage();
 		}

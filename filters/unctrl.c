@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "pipevisor.h"
+#include "pv_private.h"
 
 #define RBUFSIZE	(256 * 1024)
 #define OBUFSIZE	(1024 * 1024)
@@ -234,10 +235,7 @@ main(int argc, char *argv[])
 		case 'h':
 			help();
 		case 'V':
-			printf("unctrl (pipevisor) %s\n", PV_VERSION_STRING);
-			if (fflush(stdout) == EOF)
-				err(1, "stdout");
-			return 0;
+			return filter_version("unctrl");
 		default:
 			usage();
 		}

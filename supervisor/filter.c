@@ -5,9 +5,11 @@
  * No signal is caught here; interrupted reads and writes and short writes
  * are retried by pv_read and pv_write_all.
  */
+#include <err.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -110,5 +112,17 @@ filter_guard_stdio(void)
 		if (fcntl(fd, F_GETFD) == -1 && errno == EBADF &&
 		    open("/dev/null", fd == 0 ? O_WRONLY : O_RDONLY) == -1)
 			return -1;
+	return 0;
+}
+
+/* Prints a filter's --version; see pv_private.h. */
+int
+filter_version(const char *name)
+{
+	printf("%s (pipevisor) %s\n", name, PV_VERSION_STRING);
+	if (fflush(stdout) == EOF) {
+		warn("stdout");
+		return 1;
+	}
 	return 0;
 }

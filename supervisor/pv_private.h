@@ -105,6 +105,12 @@ void	pipeline_drop_last(struct pv_pipeline *pl);
 int	filter_blocks(int in, int out,
 	    void (*convert)(unsigned char *, size_t), int *failed_fd);
 
+/*
+ * --version of filter name: prints "NAME (pipevisor) VERSION" and
+ * returns the exit status, 0, or 1 after a message if stdout failed.
+ */
+int	filter_version(const char *name);
+
 /* Catches signo with pv_sig_catch unless it was ignored at start (nohup). */
 int	filter_catch(int signo);
 
