@@ -79,6 +79,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "proc_pss.h"
+
 #define INBUF		16384		/* a client's receive buffer */
 #define BURST_CHUNK	4096		/* bytes formatted ahead in burst */
 #define BURST_WRITE	65536		/* most bytes per writable event */
@@ -360,24 +362,6 @@ proc_runtime(long pid)
 	}
 	closedir(d);
 	return total;
-}
-
-/* Returns the PSS of process pid in kB, or -1 if it is gone. */
-static long
-proc_pss(long pid)
-{
-	char path[64], line[256];
-	FILE *f;
-	long kb = -1;
-
-	snprintf(path, sizeof(path), "/proc/%ld/smaps_rollup", pid);
-	if ((f = fopen(path, "re")) == NULL)
-		return -1;
-	while (fgets(line, sizeof(line), f) != NULL)
-		if (sscanf(line, "Pss: %ld kB", &kb) == 1)
-			break;
-	fclose(f);
-	return kb;
 }
 
 /* Orders two processes by pid for qsort and bsearch. */

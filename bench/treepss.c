@@ -24,6 +24,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "proc_pss.h"
+
 struct proc {
 	long	 pid;
 	long	 ppid;
@@ -57,24 +59,6 @@ proc_read(long pid, struct proc *p)
 		return -1;
 	p->in_tree = 0;
 	return 0;
-}
-
-/* Returns the PSS of process pid in kB, or -1 if it is gone. */
-static long
-proc_pss(long pid)
-{
-	char path[64], line[256];
-	FILE *f;
-	long kb = -1;
-
-	snprintf(path, sizeof(path), "/proc/%ld/smaps_rollup", pid);
-	if ((f = fopen(path, "re")) == NULL)
-		return -1;
-	while (fgets(line, sizeof(line), f) != NULL)
-		if (sscanf(line, "Pss: %ld kB", &kb) == 1)
-			break;
-	fclose(f);
-	return kb;
 }
 
 int
