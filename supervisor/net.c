@@ -346,3 +346,28 @@ net_shed(int lfd, int *reserve, void (*turn_away)(int fd, void *arg),
 		return 1;
 	return saved == EAGAIN || saved == EWOULDBLOCK ? 0 : -1;
 }
+
+/*
+ * Turns a client away with one line; see pv_private.h.  What it already
+ * sent is read first: closing a socket with unread input resets it, which
+ * can destroy the line before the client reads it.
+ */
+void
+net_refuse(int fd, const char *line, size_t len)
+{
+	char buf[4096];
+	ssize_t n;
+	int i;
+
+	for (i = 0; i < 8; i++) {
+		n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+		if (n <= 0 && !(n == -1 && errno == EINTR))
+			break;
+	}
+	/* A fresh socket's buffer takes one short line whole. */
+	do
+		n = send(fd, line, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+	while (n == -1 && errno == EINTR);
+	shutdown(fd, SHUT_WR);
+	close(fd);
+}

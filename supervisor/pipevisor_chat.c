@@ -67,26 +67,12 @@ chat_usage(FILE *fp)
 #define chat_usage_error(...) \
 	pipevisor_usage_error("chat", chat_usage, CHAT_EXIT_USAGE, __VA_ARGS__)
 
-/*
- * Turns a TCP client away with one line: what it sent is read first
- * (closing with unread input would reset the connection and lose the
- * line), the line is sent without blocking, and the socket closed.
- */
+/* Turns a TCP client away with chat's one line (net_shed's callback too). */
 static void
 chat_refuse(int fd, void *arg)
 {
-	char buf[1024];
-	ssize_t n;
-
 	(void)arg;
-	n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
-	(void)n;
-	do
-		n = send(fd, chat_full, sizeof(chat_full) - 1,
-		    MSG_DONTWAIT | MSG_NOSIGNAL);
-	while (n == -1 && errno == EINTR);
-	shutdown(fd, SHUT_WR);
-	close(fd);
+	net_refuse(fd, chat_full, sizeof(chat_full) - 1);
 }
 
 /*

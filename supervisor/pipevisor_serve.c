@@ -110,30 +110,11 @@ serve_in_ms(long ms)
 	return pv_ts_add(now, d);
 }
 
-/*
- * Turns a client away: what it already sent is read (closing a socket
- * with unread input resets it, which can destroy the line before it is
- * read), the line is sent without blocking, and the socket closed.
- */
+/* Turns a client away with serve's one line, and closes it. */
 static void
 serve_refuse(int fd)
 {
-	char buf[4096];
-	ssize_t n;
-	int i;
-
-	for (i = 0; i < 8; i++) {
-		n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
-		if (n <= 0 && !(n == -1 && errno == EINTR))
-			break;
-	}
-	/* A fresh socket's buffer takes one short line whole. */
-	do
-		n = send(fd, serve_busy, sizeof(serve_busy) - 1,
-		    MSG_DONTWAIT | MSG_NOSIGNAL);
-	while (n == -1 && errno == EINTR);
-	shutdown(fd, SHUT_WR);
-	close(fd);
+	net_refuse(fd, serve_busy, sizeof(serve_busy) - 1);
 }
 
 /*

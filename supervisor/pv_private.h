@@ -348,6 +348,13 @@ int	net_listen_unix(const char *path);
 int	net_shed(int lfd, int *reserve, void (*turn_away)(int fd, void *arg),
 	    void *arg);
 
+/*
+ * Turns a freshly accepted client away: sends it the len bytes of line
+ * without blocking (after reading what it sent, so that the close does
+ * not reset the connection) and closes fd.
+ */
+void	net_refuse(int fd, const char *line, size_t len);
+
 /* Formats a peer address into host (and port); returns 0 or -1. */
 int	net_peer(int fd, char *host, size_t hostsize, unsigned *port);
 
