@@ -6,7 +6,8 @@
  * flows from stage to stage through kernel pipes, never through us.  Each
  * stage is watched through a pidfd and reaped with waitpid on its own pid,
  * so a pipeline never takes, and never loses, the status of a child it
- * did not start (libpipeline's known flaw).  Waits block in ppoll under
+ * did not start (libpipeline's known flaw); a process 1 that reaps any
+ * child hands back what was a stage's (pv_pipeline_reaped).  Waits block in ppoll under
  * pv_sig_waitmask(), so a caught signal ends a wait with EINTR instead of
  * being lost.  A finished pipeline can be reset and started again: what
  * its first start built (the stages' environments, the search path,
@@ -81,6 +82,7 @@ struct pv_pipeline {
 	size_t			 ngroups;
 	pid_t			 pgid;
 	pid_t			 join;		/* group to join, 0: lead one */
+	int			 session;	/* one stage: lead a session */
 	int			 started;
 	size_t			 running;
 	struct pollfd		*pfds;
@@ -619,6 +621,13 @@ pv_pipeline_set_group(struct pv_pipeline *pl, pid_t pgid)
 	pl->join = pgid > 0 ? pgid : 0;
 }
 
+/* Makes a one-stage pipeline lead a session of its own; see pipevisor.h. */
+void
+pv_pipeline_set_session(struct pv_pipeline *pl, int on)
+{
+	pl->session = on != 0;
+}
+
 /* Returns the pipeline's process group. */
 pid_t
 pv_pipeline_pgid(const struct pv_pipeline *pl)
@@ -980,6 +989,8 @@ pv_pipeline_start(struct pv_pipeline *pl)
 		plan.shargv = st->shargv;
 		plan.cwd = st->cwd;
 		plan.pgid = i == 0 ? pl->join : pl->pgid;
+		plan.session = pl->session && pl->n == 1 && pl->join == 0 &&
+		    pl->tty < 0;
 		plan.tty = -1;
 		if (i == 0 && pl->tty >= 0 && isatty(pl->tty) &&
 		    tcgetpgrp(pl->tty) == getpgrp())
@@ -1166,25 +1177,50 @@ pv_pipeline_stop(struct pv_pipeline *pl, int sig,
 	return pv_pipeline_wait(pl, NULL);
 }
 
+/* After a watched stage was reaped: the done callback once none is left. */
+static void
+pipeline_watched_reaped(struct pv_pipeline *pl)
+{
+	if (pl->running != 0)
+		return;
+	pv_loop_cancel_timer(pl->loop, pl->polltimer);
+	pl->polltimer = NULL;
+	pipeline_return_tty(pl);
+	if (pl->done != NULL)
+		pl->done(pl, pl->done_arg);
+}
+
 /* The loop's callback for one stage's pidfd. */
 static void
 pipeline_on_exit(struct pv_loop *loop, int fd, unsigned events, void *arg)
 {
 	struct pv_stage *st = arg;
-	struct pv_pipeline *pl = st->pl;
 
 	(void)loop;
 	(void)fd;
 	(void)events;
-	if (!stage_try_reap(st))
-		return;
-	if (pl->running == 0) {
-		pv_loop_cancel_timer(pl->loop, pl->polltimer);
-		pl->polltimer = NULL;
-		pipeline_return_tty(pl);
-		if (pl->done != NULL)
-			pl->done(pl, pl->done_arg);
+	if (stage_try_reap(st))
+		pipeline_watched_reaped(st->pl);
+}
+
+int
+pv_pipeline_reaped(struct pv_pipeline *pl, pid_t pid, int status)
+{
+	struct pv_stage *st;
+	size_t i;
+
+	if (pid <= 0)
+		return 0;
+	for (i = 0; i < pl->n; i++) {
+		st = pl->stages[i];
+		if (st->pid != pid || st->status != -1)
+			continue;
+		stage_reaped(st, status);
+		if (pl->loop != NULL)
+			pipeline_watched_reaped(pl);
+		return 1;
 	}
+	return 0;
 }
 
 static void	pipeline_arm_poll(struct pv_pipeline *);

@@ -480,6 +480,18 @@ void	pv_pipeline_set_terminal(struct pv_pipeline *pl, int tty);
 void	pv_pipeline_set_group(struct pv_pipeline *pl, pid_t pgid);
 
 /*
+ * With on, a pipeline of one stage runs it in a new session (setsid) that
+ * it leads, rather than in a new process group of the caller's session:
+ * it has no controlling terminal, as a daemon, and when thousands of its
+ * descendants exit at once the kernel does not rescan their group for
+ * each exit (the orphaned-group check, done only within one session).
+ * The group is still the stage's pid.  Ignored for a pipeline of several
+ * stages, which cannot share a group in a session the caller does not
+ * lead, and with pv_pipeline_set_group or pv_pipeline_set_terminal.
+ */
+void	pv_pipeline_set_session(struct pv_pipeline *pl, int on);
+
+/*
  * Runs every stage as user uid, group gid, with ngroups supplementary
  * groups (copied), switched to in the child before anything else (which
  * needs privilege: the stage fails to start with EPERM otherwise).
@@ -513,6 +525,16 @@ int	pv_pipeline_start(struct pv_pipeline *pl);
  * Returns 0, or -1 with errno EBUSY while a stage has not been reaped.
  */
 int	pv_pipeline_reset(struct pv_pipeline *pl);
+
+/*
+ * Hands the pipeline the status of a child the caller reaped itself, for
+ * a process that must wait for any child (a process 1 or subreaper
+ * reaping orphans with waitpid -1).  If pid is a stage not reaped yet,
+ * records status as its exit, as its own watch would have (the done
+ * callback of pv_pipeline_watch runs if it was the last), and returns 1;
+ * else returns 0 and changes nothing.
+ */
+int	pv_pipeline_reaped(struct pv_pipeline *pl, pid_t pid, int status);
 
 /* The process group of a started pipeline, else 0. */
 pid_t	pv_pipeline_pgid(const struct pv_pipeline *pl);

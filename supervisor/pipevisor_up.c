@@ -8,9 +8,10 @@
  *
  * Signals: SIGTERM and SIGINT stop every service (stop_signal, then
  * SIGKILL after stop_timeout) and exit 0 once all are down; SIGHUP
- * reloads the configuration; SIGCHLD reaps orphans that were reparented
- * to us (as PID 1 or a child subreaper) without touching the status of a
- * service's own stages.  Services start with every disposition default
+ * reloads the configuration; SIGCHLD reaps every exited child with
+ * waitpid -1, orphans reparented to us (as PID 1 or a child subreaper)
+ * and a service's own stages alike, whose statuses go to their services
+ * (pv_pipeline_reaped).  Services start with every disposition default
  * and an empty mask.  The pidfile refuses a second supervisor on the same
  * runtime directory, and a start after a kill -9 cleans up what the dead
  * one left.
@@ -360,49 +361,30 @@ up_is_stage(pid_t pid, void *arg)
 }
 
 /*
- * Reaps children that are none of our stages: orphans given to us.  Each
- * SIGCHLD comes here, most of them for a stage that its pidfd watch has
- * reaped already, so a look at the next zombie child without reaping it
- * comes first: none (the usual case) costs that one call, and orphans
- * are reaped one by one while no stage is in the way.  A stage's zombie
- * ahead of them falls back to going through the children list.
+ * Reaps every child that has exited, as a process 1 must: one waitpid -1
+ * per child, as cheap as reaping gets (a look without reaping first, to
+ * leave the stages to their pidfd watches, cost a second call per orphan
+ * and twice the waits on the kernel's task list lock while thousands
+ * exit).  A stage reaped here has its status handed to its service, as
+ * its watch would have; the watch, seeing it gone, goes with it.
  */
 static void
 up_reap_orphans(struct up *up)
 {
-	char buf[4096], *p, *end;
-	siginfo_t si;
+	size_t i;
 	pid_t pid;
 	int status;
 
 	for (;;) {
-		memset(&si, 0, sizeof(si));
-		if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) == -1) {
-			if (errno == EINTR)
-				continue;
-			return;		/* ECHILD: no child at all */
-		}
-		if (si.si_pid == 0)
-			return;		/* no zombie */
-		if (up_is_stage(si.si_pid, up))
-			break;		/* left for its watch: see below */
-		do
-			pid = waitpid(si.si_pid, &status, WNOHANG);
-		while (pid == -1 && errno == EINTR);
-		if (pid != si.si_pid)
-			break;		/* not reaped: the long way, below */
-	}
-	if (service_children_read(up->env.childrenfd, buf, sizeof(buf)) <= 0)
-		return;
-	for (p = buf; *p != '\0'; p = end) {
-		pid = (pid_t)strtol(p, &end, 10);
-		if (end == p)
-			break;
-		/* A stage is reaped by its pidfd watch, never here. */
-		if (pid > 0 && !up_is_stage(pid, up))
-			while (waitpid(pid, &status, WNOHANG) == -1 &&
-			    errno == EINTR)
-				continue;
+		pid = waitpid(-1, &status, WNOHANG);
+		if (pid == -1 && errno == EINTR)
+			continue;
+		if (pid <= 0)
+			return;		/* none exited, or ECHILD */
+		/* The service's handling may change up->svcs: stop there. */
+		for (i = 0; i < up->nsvcs; i++)
+			if (service_reaped(up->svcs[i], pid, status))
+				break;
 	}
 }
 

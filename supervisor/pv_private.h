@@ -48,6 +48,7 @@ struct spawn_plan {
 	char		**shargv;	/* argv with room for "/bin/sh" first */
 	const char	*cwd;
 	pid_t		 pgid;		/* 0: lead a new group, -1: keep */
+	int		 session;	/* lead a new session instead (pgid 0) */
 	int		 tty;		/* take this terminal, or -1 */
 	int		 in, out;	/* fds for 0 and 1, or -1 to keep */
 	const struct spawn_redir *redirs;
@@ -433,6 +434,13 @@ pid_t	service_pid(const struct service *svc);
 
 /* Returns 1 if pid is one of the running pipeline's stages. */
 int	service_owns(const struct service *svc, pid_t pid);
+
+/*
+ * Hands the service the status of a child reaped with waitpid -1; returns
+ * 1 if it was one of its stages (which may run the service's exit
+ * handling), else 0.
+ */
+int	service_reaped(struct service *svc, pid_t pid, int status);
 
 /*
  * The supervisor's list of its children (/proc/self/task/PID/children),

@@ -187,8 +187,14 @@ spawn_child(const struct spawn_plan *p, const sigset_t *parent_mask)
 	size_t i;
 	int fd, top = 2, status;
 
-	/* Both sides call setpgid: whichever runs first wins the race. */
-	if (p->pgid >= 0)
+	/*
+	 * Both sides call setpgid: whichever runs first wins the race.  A
+	 * session is the child's alone to make: setsid fails in a process
+	 * that already leads a group.
+	 */
+	if (p->session)
+		setsid();
+	else if (p->pgid >= 0)
 		setpgid(0, p->pgid);
 	/* Signals are all blocked here, so SIGTTOU cannot stop us. */
 	if (p->tty >= 0)
@@ -283,7 +289,7 @@ spawn_start(const struct spawn_plan *p)
 	if (pid == 0)
 		spawn_child(p, &saved);
 	saved_errno = errno;
-	if (pid > 0 && p->pgid >= 0)
+	if (pid > 0 && p->pgid >= 0 && !p->session)
 		setpgid(pid, p->pgid == 0 ? pid : p->pgid);
 	sigprocmask(SIG_SETMASK, &saved, NULL);
 	errno = saved_errno;

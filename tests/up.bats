@@ -240,6 +240,40 @@ shm_list() {
 	wait_for 5 test -e usr1.txt
 }
 
+# ids PID: "PGID SID TTY" of process PID, as ps gives them.
+ids() {
+	ps -o pgid=,sid=,tty= -p "$1" | awk '{ print $1, $2, $3 }'
+}
+
+@test "sessions: a program leads its own session, a pipeline one group" {
+	cat > pipevisor.conf <<-EOF
+	[service solo]
+	command = sleep $MARK
+	[service pair]
+	command = sleep $MARK | cat
+	EOF
+	start_up
+	wait_for 5 count_sleeps 2
+	local solo pair up_sid n
+	solo=$(pid_of solo)
+	pair=$(pid_of pair)
+	up_sid=$(ps -o sid= -p "$SUP" | tr -d ' ')
+	# Its own group and session, and no controlling terminal.
+	run ids "$solo"
+	assert_output "$solo $solo ?"
+	# The pipeline: one group led by its first stage, in up's session.
+	run ids "$pair"
+	assert_output --regexp "^$pair $up_sid "
+	n=$(ps -e -o pgid=,comm= | awk -v g="$pair" '$1 == g' | wc -l)
+	[ "$n" -eq 2 ]
+	# Either way, ctl stop ends the whole group.
+	run "$PIPEVISOR" ctl stop solo pair
+	assert_success
+	wait_for 5 no_mark_left
+	[ -z "$(ps -e -o pgid= | awk -v a="$solo" -v b="$pair" \
+	    '$1 == a || $1 == b')" ]
+}
+
 @test "ctl: --json status for scripts" {
 	printf '[service a]\ncommand = sleep %s\n' "$MARK" > pipevisor.conf
 	start_up

@@ -1396,6 +1396,107 @@ test_reset(void)
 	pv_loop_free(loop);
 }
 
+/*
+ * pv_pipeline_reaped: statuses the caller took with waitpid -1 (as a
+ * process 1 does) reach their stages; the done callback runs once, at the
+ * last; a pid that is not a stage, or a stage already handed in, changes
+ * nothing; and the loop is left with no watch of a stage that is gone.
+ */
+static void
+test_reaped(void)
+{
+	static const char *const three[] = { "/bin/sh", "-c", "exit 3", NULL };
+	static const char *const five[] = { "/bin/sh", "-c", "exit 5", NULL };
+	struct pv_pipeline *pl;
+	struct pv_loop *loop;
+	pid_t pid, first;
+	int status, n;
+
+	REQUIRE((loop = pv_loop_new()) != NULL);
+	REQUIRE((pl = pv_pipeline_new()) != NULL);
+	REQUIRE(pv_pipeline_add(pl, three) != NULL);
+	REQUIRE(pv_pipeline_add(pl, five) != NULL);
+	pv_pipeline_set_input(pl, devnull);
+	pv_pipeline_set_output(pl, devnull);
+	REQUIRE(pv_pipeline_start(pl) == 0);
+	done_calls = 0;
+	CHECK_EQ(pv_pipeline_watch(pl, loop, on_done, NULL), 0);
+	CHECK_EQ(pv_pipeline_reaped(pl, 1, 0), 0);
+	first = 0;
+	for (n = 0; n < 2; n++) {
+		while ((pid = waitpid(-1, &status, 0)) == -1 && errno == EINTR)
+			continue;
+		REQUIRE(pid > 0);
+		CHECK_EQ(done_calls, 0);
+		CHECK_EQ(pv_pipeline_reaped(pl, pid, status), 1);
+		if (n == 0)
+			first = pid;
+	}
+	CHECK_EQ(done_calls, 1);
+	CHECK_EQ(pv_pipeline_reaped(pl, first, 0), 0);
+	CHECK_EQ(done_calls, 1);
+	CHECK_EQ(pv_stage_status(pv_pipeline_stage(pl, 0)), W_EXITCODE(3, 0));
+	CHECK_EQ(pv_stage_status(pv_pipeline_stage(pl, 1)), W_EXITCODE(5, 0));
+	CHECK_EQ(pv_pipeline_status(pl, 0), 5);
+	/* No watch left behind: the loop has nothing to wait for. */
+	CHECK_EQ(pv_loop_run(loop), 0);
+	CHECK_EQ(done_calls, 1);
+	pv_pipeline_free(pl);
+	pv_loop_free(loop);
+}
+
+/* A function stage: prints its pid, process group and session. */
+static int
+fn_ids(void *arg)
+{
+	(void)arg;
+	printf("%ld %ld %ld\n", (long)getpid(), (long)getpgrp(),
+	    (long)getsid(0));
+	return 0;
+}
+
+/*
+ * pv_pipeline_set_session: one stage leads a session of its own, with
+ * the pipeline's group its pid; several stages keep one group in ours.
+ */
+static void
+test_session(void)
+{
+	static const char *const cat[] = { "cat", NULL };
+	struct pv_pipeline *pl;
+	struct pv_stage *st;
+	char out[128];
+	long pid, pgrp, sid;
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		REQUIRE((pl = pv_pipeline_new()) != NULL);
+		REQUIRE((st = pv_pipeline_add_func(pl, "ids", fn_ids,
+		    NULL)) != NULL);
+		if (i == 1)
+			REQUIRE(pv_pipeline_add(pl, cat) != NULL);
+		pv_pipeline_set_session(pl, 1);
+		CHECK_EQ(run(pl, out, sizeof(out)), 0);
+		REQUIRE(sscanf(out, "%ld %ld %ld", &pid, &pgrp, &sid) == 3);
+		CHECK_EQ(pid, (long)pv_stage_pid(st));
+		CHECK_EQ(pgrp, pid);
+		CHECK_EQ((pid_t)pgrp, pv_pipeline_pgid(pl));
+		if (i == 0)
+			CHECK_EQ(sid, pid);
+		else
+			CHECK_EQ((pid_t)sid, getsid(0));
+		pv_pipeline_free(pl);
+	}
+	/* Without it, a one-stage pipeline is a group in our session. */
+	REQUIRE((pl = pv_pipeline_new()) != NULL);
+	REQUIRE((st = pv_pipeline_add_func(pl, "ids", fn_ids, NULL)) != NULL);
+	CHECK_EQ(run(pl, out, sizeof(out)), 0);
+	REQUIRE(sscanf(out, "%ld %ld %ld", &pid, &pgrp, &sid) == 3);
+	CHECK_EQ(pgrp, pid);
+	CHECK_EQ((pid_t)sid, getsid(0));
+	pv_pipeline_free(pl);
+}
+
 /* A function stage: writes how many fds above 2 it has open. */
 static int
 fn_count_fds(void *arg)
@@ -1595,6 +1696,8 @@ main(void)
 	test_wait_stop();
 	test_foreign_child();
 	test_reset();
+	test_reaped();
+	test_session();
 	test_fd_hygiene();
 	test_stress();
 	cleanup();
