@@ -359,6 +359,8 @@ struct chat_hub {
 	struct chat_clients	 parked;	/* senders held back */
 	size_t			 nclients, ncongested;
 	struct pv_timer		*flush_timer;
+	struct pv_timer		*trim_timer;	/* heap back to the kernel */
+	size_t			 freed;		/* queue bytes since a trim */
 	/* Options. */
 	size_t			 max_line, max_groups, max_clients, queue;
 	struct timespec		 idle, timeout, grace;

@@ -510,6 +510,7 @@ out:
 	chat_spawner_stop(&hub);
 	pv_loop_cancel_timer(hub.loop, hub.kill_timer);
 	pv_loop_cancel_timer(hub.loop, hub.flush_timer);
+	pv_loop_cancel_timer(hub.loop, hub.trim_timer);
 	room_free(hub.room);
 	pv_loop_free(hub.loop);
 	if (hub.reserve >= 0)

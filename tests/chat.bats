@@ -1106,7 +1106,11 @@ slow_room() {
 	slow_client slow
 	reads fast "* slow joined g"
 	reads reader "* slow joined g"
-	rss_sampler "$HUB" rss.max &
+	# Holding no client's socket, so that a client's hang-up is one.
+	(
+		close_clients
+		rss_sampler "$HUB" rss.max
+	) &
 	CLIENTS+=("$!")
 	wait_for 5 test -s rss.max
 }
@@ -1166,6 +1170,43 @@ slow_verdict() {
 	) &
 	CLIENTS+=("$!")
 	slow_verdict "$t0"
+}
+
+# hub_anon_kb: the hub process's own anonymous memory, in kB.
+hub_anon_kb() {
+	awk '/^Anonymous:/ { print $2 }' "/proc/$HUB/smaps_rollup"
+}
+
+hub_anon_under() {
+	[ "$(hub_anon_kb)" -lt "$1" ]
+}
+
+# A client that does not read holds megabytes of queue in the hub (under a
+# large --queue); once it leaves, that memory is the system's again.  (A
+# queue this big is one mmap of malloc's, so free returns it; the trim
+# that returns many small queues' heap pages after a burst to hundreds of
+# clients shows in make bench, "PSS/client 1 s later".)
+@test "chat: a client's megabytes of queue go back to the system when it leaves" {
+	[ -z "${PV_SANITIZED:-}" ] || skip "ASan keeps freed memory in quarantine"
+	slow_room --queue 16777216
+	local base peak
+	base=$(hub_anon_kb)
+	# 16 MB: the kernel's socket buffers take a few of them.
+	flood_lines 160000 lines
+	(
+		close_clients fast
+		trap '' PIPE
+		cat lines >&"${CFD[fast]}"
+	) &
+	CLIENTS+=("$!")
+	wait_for 60 count_deliveries reader.out 160000
+	peak=$(hub_anon_kb)
+	echo "hub anonymous memory: $base kB before, $peak kB with the queue" >&3
+	# The condition under test: the queue is in the hub's memory.
+	[ "$peak" -gt $((base + 1024)) ]
+	hang_up slow
+	wait_for 10 count_is 1 reader.out "* slow quit"
+	wait_for 10 hub_anon_under $((base + 512))
 }
 
 # --- signals ------------------------------------------------------------------
