@@ -30,8 +30,9 @@
  * With --server-pid, the server's whole process tree (PID and every
  * descendant, found through /proc/PID/stat) is measured the way
  * bench/treepss.c does: PSS is the sum of the Pss lines of
- * /proc/PID/smaps_rollup, once before connecting and once with every
- * client joined; CPU time is the sum over the tree of each thread's
+ * /proc/PID/smaps_rollup, before connecting, with every client joined,
+ * at the last delivery ("end") and a second later ("at rest": what the
+ * server kept after giving back what it can); CPU time is the sum over the tree of each thread's
  * /proc/PID/task/TID/schedstat run time (nanoseconds; utime and stime in
  * clock ticks would lose up to a tick per process) plus the cutime and
  * cstime of children the tree reaped, process by process, from just
@@ -46,8 +47,9 @@
  * a delivery before the run), server_errors ("-" or numeric error lines),
  * disconnected, timed_out, self_cpu_ms, and with --server-pid
  * server_cpu_ms, cpu_us_per_delivery, server_procs, server_procs_gone,
- * pss_idle_kb, pss_kb (joined), pss_end_kb, pss_per_client_kb and
- * pss_end_per_client_kb.  -v reports the phases on stderr.  Uses
+ * pss_idle_kb, pss_kb (joined), pss_end_kb, pss_rest_kb, and per client
+ * over idle pss_per_client_kb, pss_end_per_client_kb and
+ * pss_rest_per_client_kb.  -v reports the phases on stderr.  Uses
  * epoll, non-blocking sockets and a timerfd for pacing, no threads, and
  * raises RLIMIT_NOFILE as N needs.  Handles no signals; SIGPIPE is avoided
  * with MSG_NOSIGNAL.  Exit status: 0 with a report (losses included), 1 if
@@ -87,6 +89,7 @@
 #define MAX_PENDING	64		/* clients connecting at once */
 #define SETTLE_QUIET	200000000ULL	/* ns of silence before sending */
 #define SETTLE_MAX	5000000000ULL	/* longest wait for that silence */
+#define REST_NS		1000000000L	/* after the run, before "at rest" */
 #define MAX_EVENTS	256
 #define TIMER_KEY	UINT64_MAX	/* epoll key of the timerfd */
 
@@ -1174,7 +1177,7 @@ report_field(const struct run *r, int *first, const char *key,
 /* Prints the report of the run on stdout. */
 static void
 report(struct run *r, const struct tree *idle, const struct tree *joined,
-    const struct tree *t0, const struct tree *t1)
+    const struct tree *t0, const struct tree *t1, const struct tree *rest)
 {
 	double secs, cpu_us;
 	uint64_t lost;
@@ -1231,6 +1234,9 @@ report(struct run *r, const struct tree *idle, const struct tree *joined,
 		    (double)(joined->pss_kb - idle->pss_kb) / r->nclients);
 		report_field(r, &f, "pss_end_per_client_kb", "%.1f",
 		    (double)(t1->pss_kb - idle->pss_kb) / r->nclients);
+		report_field(r, &f, "pss_rest_kb", "%ld", rest->pss_kb);
+		report_field(r, &f, "pss_rest_per_client_kb", "%.1f",
+		    (double)(rest->pss_kb - idle->pss_kb) / r->nclients);
 	}
 	printf(r->json ? "}\n" : "\n");
 	if (fflush(stdout) == EOF)
@@ -1369,7 +1375,8 @@ int
 main(int argc, char *argv[])
 {
 	struct epoll_event evs[MAX_EVENTS], ev;
-	struct tree idle, joined, t0, t1;
+	struct tree idle, joined, t0, t1, rest;
+	struct timespec pause = { 0, 0 };
 	struct run run, *r = &run;
 	struct client *c;
 	uint64_t now, exp;
@@ -1377,7 +1384,7 @@ main(int argc, char *argv[])
 
 	memset(r, 0, sizeof(*r));
 	memset(&idle, 0, sizeof(idle));
-	joined = t0 = t1 = idle;
+	joined = t0 = t1 = rest = idle;
 	run_options(r, argc, argv);
 	raise_nofile((rlim_t)r->nclients + 32);
 	run_alloc(r);
@@ -1452,9 +1459,16 @@ main(int argc, char *argv[])
 	}
 	r->self_end = self_cpu_ns();
 	/* Measure before anyone leaves: pv's workers exit with their client. */
-	if (r->server_pid > 0)
+	if (r->server_pid > 0) {
 		server_measure(r, 1, &t1, "end");
-	report(r, &idle, &joined, &t0, &t1);
+		/* And once the server has had a moment to give memory back. */
+		pause.tv_sec = REST_NS / 1000000000L;
+		while (nanosleep(&pause, &pause) == -1 && errno == EINTR)
+			continue;
+		server_measure(r, 1, &rest, "at rest");
+	}
+	report(r, &idle, &joined, &t0, &t1, &rest);
+	free(rest.procs);
 	free(idle.procs);
 	free(joined.procs);
 	free(t0.procs);
