@@ -49,6 +49,7 @@
 #define HUB_HARD	4		/* times --queue: dropped at once */
 #define HUB_LINGER_S	5		/* a closed worker's time to finish */
 #define HUB_LINE	(PV_VIS_SIZE(CHAT_LINE_LIMIT) + 2 * CHAT_NAME_MAX + 16)
+#define HUB_QUEUE_MIN	1024		/* a queue's first buffer */
 #define HUB_QUEUE_KEEP	4096		/* a drained queue keeps this much */
 #define HUB_TRIM_BYTES	(256 * 1024)	/* freed queue bytes worth a trim */
 #define HUB_TRIM_MS	200		/* then trimmed this much later */
@@ -82,7 +83,7 @@ queue_add(struct chat_queue *q, const char *buf, size_t n)
 		q->off = 0;
 	}
 	if (q->len + n > q->cap) {
-		for (cap = q->cap ? q->cap : 4096; cap < q->len + n; cap *= 2)
+		for (cap = q->cap ? q->cap : HUB_QUEUE_MIN; cap < q->len + n; cap *= 2)
 			continue;
 		if ((p = realloc(q->buf, cap)) == NULL)
 			return -1;
