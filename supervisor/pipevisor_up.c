@@ -39,6 +39,7 @@
 #include "pipevisor.h"
 #include "pv_private.h"
 
+#define UP_DYING_MS	10	/* at a stop, for the killed to die */
 #define UP_EXIT_CONFIG	2	/* a configuration error */
 #define UP_EXIT_FAIL	1	/* cannot run (another supervisor, rundir) */
 #define CTL_LINE_MAX	4096
@@ -386,6 +387,79 @@ up_reap_orphans(struct up *up)
 			if (service_reaped(up->svcs[i], pid, status))
 				break;
 	}
+}
+
+/* True if pid is one of the pids in list (space-separated). */
+static int
+up_pid_listed(const char *list, pid_t pid)
+{
+	const char *p;
+	char *end;
+	long v;
+
+	for (p = list; ; p = end) {
+		v = strtol(p, &end, 10);
+		if (end == p)
+			return 0;
+		if (v == (long)pid)
+			return 1;
+	}
+}
+
+/*
+ * At a clean stop every service is down, so a child still here is
+ * something a service left behind that its own sweep could not catch
+ * (one still in execve(2) when the service exited, whose environment
+ * did not say yet whose it was): as a subreaper or process 1 we only
+ * ever inherit our services' descendants.  Kills and reaps them until
+ * none is left, for a second at most (one stuck in the kernel may
+ * never die).  Those killed a moment ago by their service's sweep get
+ * UP_DYING_MS to finish dying first, so that the count says what this
+ * last sweep found.
+ */
+static void
+up_kill_children(struct up *up)
+{
+	struct timespec deadline, now, pause = { 0, 1000000L };
+	struct timespec limit = { 1, 0 }, grace = { 0, UP_DYING_MS * 1000000L };
+	struct timespec start;
+	char buf[4096], prev[4096] = "", *p, *end;
+	int killed = 0;
+	pid_t pid;
+
+	pv_now(&start);
+	deadline = pv_ts_add(start, limit);
+	grace = pv_ts_add(start, grace);
+	for (;;) {
+		up_reap_orphans(up);
+		if (service_children_read(up->env.childrenfd, buf,
+		    sizeof(buf)) <= 0)
+			break;
+		pv_now(&now);
+		if (pv_ts_cmp(now, grace) < 0) {
+			nanosleep(&pause, NULL);
+			continue;
+		}
+		for (p = buf; ; p = end) {
+			pid = (pid_t)strtol(p, &end, 10);
+			if (end == p)
+				break;
+			/* Counted once, though it may take rounds to die. */
+			if (pid > 1 && kill(pid, SIGKILL) == 0 &&
+			    !up_pid_listed(prev, pid))
+				killed++;
+		}
+		memcpy(prev, buf, sizeof(prev));
+		if (pv_ts_cmp(now, deadline) >= 0) {
+			up_log(up, "children still alive a second after "
+			    "SIGKILL: %s", buf);
+			break;
+		}
+		nanosleep(&pause, NULL);
+	}
+	if (killed > 0)
+		up_log(up, "killed %d processes the services left behind",
+		    killed);
 }
 
 /* Handles the signals the supervisor reacts to. */
@@ -1022,7 +1096,7 @@ pipevisor_up(int argc, char *argv[])
 	free(up.svcs);
 	up.svcs = NULL;
 	up.nsvcs = 0;	/* up_reap_orphans must not look at freed services */
-	up_reap_orphans(&up);
+	up_kill_children(&up);
 	if (up.env.childrenfd >= 0)
 		close(up.env.childrenfd);
 	close(up.env.devnull);

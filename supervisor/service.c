@@ -41,6 +41,9 @@
 #include "pipevisor.h"
 #include "pv_private.h"
 
+#define SERVICE_UNSURE	8		/* leftovers in exec, looked at again */
+#define SERVICE_SWEEPS	50		/* that many times, */
+#define SERVICE_SWEEP_MS 2		/* that often */
 #define OUT_BUFSIZE	8192
 
 enum service_event {
@@ -88,6 +91,11 @@ struct service {
 	char			 notifypath[PATH_MAX];
 	int			 retired;	/* gone or changed in the config */
 	int			 held;		/* not to start before told */
+	/* Leftovers caught in exec, to look at again (service_on_sweep). */
+	struct pv_timer		*sweep;
+	pid_t			 unsure[SERVICE_UNSURE];
+	size_t			 nunsure;
+	int			 sweeps;
 };
 
 /* The CLOCK_REALTIME time in ns, for display only. */
@@ -142,6 +150,14 @@ service_cancel_timer(struct service *svc)
 }
 
 static void	service_event(struct service *, enum service_event, int);
+
+/* Cancels the look again at leftovers caught in exec. */
+static void
+service_cancel_sweep(struct service *svc)
+{
+	pv_loop_cancel_timer(svc->env->loop, svc->sweep);
+	svc->sweep = NULL;
+}
 
 /* The loop's callback for the service's one timer. */
 static void
@@ -410,7 +426,12 @@ env_has(const char *env, size_t len, const char *var)
 	return 0;
 }
 
-/* True if process pid carries both markers (the service's and ours). */
+/*
+ * Returns 1 if process pid carries both markers (the service's and ours),
+ * 0 if not, and -1 if it cannot tell yet: an environment that reads empty
+ * is that of a process in the middle of execve(2), between its new memory
+ * and the new stack's strings.
+ */
 static int
 service_marked(pid_t pid, const char *me, const char *sup, char *env,
     size_t cap)
@@ -424,6 +445,8 @@ service_marked(pid_t pid, const char *me, const char *sup, char *env,
 		return 0;
 	r = pv_read(fd, env, cap);
 	close(fd);
+	if (r == 0)
+		return -1;
 	return r > 0 && env_has(env, (size_t)r, me) &&
 	    env_has(env, (size_t)r, sup);
 }
@@ -473,11 +496,19 @@ service_kill_marked(struct service *svc, int all, const char *list,
 			if (end == p)
 				break;
 			/* Another service's stage is nobody's leftover. */
-			if (pid > 1 && (e->is_stage == NULL ||
-			    !e->is_stage(pid, e->arg)) &&
-			    service_marked(pid, me, sup, env, cap) &&
-			    kill(pid, SIGKILL) == 0)
-				killed++;
+			if (pid <= 1 || (e->is_stage != NULL &&
+			    e->is_stage(pid, e->arg)))
+				continue;
+			switch (service_marked(pid, me, sup, env, cap)) {
+			case 1:
+				if (kill(pid, SIGKILL) == 0)
+					killed++;
+				break;
+			case -1:
+				if (svc->nunsure < SERVICE_UNSURE)
+					svc->unsure[svc->nunsure++] = pid;
+				break;
+			}
 		}
 		return killed;
 	}
@@ -487,7 +518,7 @@ service_kill_marked(struct service *svc, int all, const char *list,
 		pid = (pid_t)strtol(de->d_name, NULL, 10);
 		if (pid > 1 && pid != self &&
 		    (list == NULL || !pid_listed(list, pid)) &&
-		    service_marked(pid, me, sup, env, cap) &&
+		    service_marked(pid, me, sup, env, cap) == 1 &&
 		    kill(pid, SIGKILL) == 0)
 			killed++;
 	}
@@ -541,6 +572,8 @@ service_children_read(int fd, char *buf, size_t cap)
  * restart, that one read is all it costs.  Best effort: a process that
  * rewrote its environment escapes.
  */
+static void	service_arm_sweep(struct service *);
+
 static int
 service_kill_leftovers(struct service *svc)
 {
@@ -549,6 +582,9 @@ service_kill_leftovers(struct service *svc)
 	ssize_t r;
 	int killed = 0;
 
+	service_cancel_sweep(svc);
+	svc->nunsure = 0;
+	svc->sweeps = 0;
 	r = service_children_read(svc->env->childrenfd, list, sizeof(list));
 	if (r == 0)
 		return 0;
@@ -563,7 +599,70 @@ service_kill_leftovers(struct service *svc)
 	if (killed > 0)
 		service_log(svc, "killed %d processes left behind outside "
 		    "its process group", killed);
+	if (svc->nunsure > 0)
+		service_arm_sweep(svc);
 	return killed;
+}
+
+/*
+ * Looks again at the leftovers that were in execve(2) when the service
+ * exited: their environment says by now whether they are the service's.
+ * Only those pids, so that a new run's processes are never taken for
+ * the old one's.
+ */
+static void
+service_on_sweep(struct pv_loop *loop, void *arg)
+{
+	struct service *svc = arg;
+	const struct service_env *e = svc->env;
+	char me[BOARD_NAMELEN + 32], sup[64], *env;
+	size_t i, n = 0, cap = 64 * 1024;
+	int killed = 0;
+	pid_t pid;
+
+	(void)loop;
+	svc->sweep = NULL;
+	if ((env = malloc(cap)) == NULL) {
+		svc->nunsure = 0;
+		return;
+	}
+	snprintf(me, sizeof(me), "PIPEVISOR_SERVICE=%s", svc->def->name);
+	snprintf(sup, sizeof(sup), "PIPEVISOR_SUPERVISOR=%s", e->marker);
+	for (i = 0; i < svc->nunsure; i++) {
+		pid = svc->unsure[i];
+		if (e->is_stage != NULL && e->is_stage(pid, e->arg))
+			continue;
+		switch (service_marked(pid, me, sup, env, cap)) {
+		case 1:
+			if (kill(pid, SIGKILL) == 0)
+				killed++;
+			break;
+		case -1:
+			svc->unsure[n++] = pid;
+			break;
+		}
+	}
+	free(env);
+	svc->nunsure = n;
+	if (killed > 0)
+		service_log(svc, "killed %d processes left behind outside "
+		    "its process group (once out of exec)", killed);
+	if (n > 0 && ++svc->sweeps < SERVICE_SWEEPS)
+		service_arm_sweep(svc);
+	else
+		svc->nunsure = 0;
+}
+
+/* Arms the look again at the leftovers caught in exec. */
+static void
+service_arm_sweep(struct service *svc)
+{
+	struct timespec when, d = { 0, SERVICE_SWEEP_MS * 1000000L };
+
+	pv_now(&when);
+	when = pv_ts_add(when, d);
+	svc->sweep = pv_loop_add_timer(svc->env->loop, &when,
+	    service_on_sweep, svc);
 }
 
 /* The loop's callback when the service's pipeline has ended. */
@@ -1003,6 +1102,7 @@ service_free(struct service *svc)
 	if (svc == NULL)
 		return;
 	service_cancel_timer(svc);
+	service_cancel_sweep(svc);
 	if (svc->pl != NULL) {
 		/* Never leave a stage behind, even on an abnormal exit. */
 		pv_pipeline_stop(svc->pl, SIGKILL, NULL);

@@ -739,6 +739,44 @@ term_up() {
 	grep -Eq "escape: killed [12] processes left behind" up.log
 }
 
+# A leftover whose environment reads empty when its service exits is one
+# in the middle of execve(2): its service looks at it again until it can
+# tell.  Here an empty environment stands for the exec until the test
+# lets the leftover exec with the markers, just after the stop.
+@test "stop: a leftover caught in exec is looked at again and killed" {
+	cat > pipevisor.conf <<-EOF
+	[service escape]
+	command = sh -c 'm=\$PIPEVISOR_SUPERVISOR; env -i /usr/bin/setsid /bin/sh -c "echo \\\$\\\$ > $PWD/left.pid; while [ ! -e $PWD/go ]; do sleep 0.001; done; exec /usr/bin/env PIPEVISOR_SERVICE=escape PIPEVISOR_SUPERVISOR=\$m sleep $MARK" & exec sleep $MARK'
+	EOF
+	start_up
+	wait_for 5 test -s left.pid
+	wait_for 5 count_sleeps 1
+	run "$PIPEVISOR" ctl stop escape
+	assert_success
+	touch go
+	wait_for 5 no_mark_left
+	run kill -0 "$(cat left.pid)"
+	assert_failure
+	grep -q "escape: killed 1 processes left behind .*(once out of exec)" up.log
+}
+
+# At a clean stop, whatever is still a child of the supervisor was left by
+# a service, marked or not: a subreaper only inherits its services'
+# descendants.
+@test "stop: at a clean stop nothing a service left is alive, marked or not" {
+	cat > pipevisor.conf <<-EOF
+	[service bare]
+	command = sh -c 'env -i setsid sleep $MARK & exec sleep $MARK'
+	EOF
+	start_up
+	wait_for 5 count_sleeps 2
+	kill -TERM "$SUP"
+	wait "$SUP"
+	SUP=
+	no_mark_left
+	grep -q "killed 1 processes the services left behind" up.log
+}
+
 @test "stop: a leftover of another supervisor's same-named service is spared" {
 	cat > pipevisor.conf <<-EOF
 	[service twin]
