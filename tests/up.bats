@@ -806,6 +806,7 @@ term_up() {
 	cat > reuse.sh <<-EOF
 	set -e
 	"$PIPEVISOR" up > up.log 2>&1 &
+	up=\$!
 	i=0
 	until "$PIPEVISOR" ctl status once 2>/dev/null | grep -q exited; do
 		i=\$((i + 1)); [ \$i -lt 500 ] || exit 90; sleep 0.01
@@ -821,10 +822,16 @@ term_up() {
 	echo decoy-alive
 	kill "\$decoy"
 	"$PIPEVISOR" ctl shutdown
+	# The namespace dies with this shell: let up finish its clean stop.
+	wait "\$up"
 	EOF
+	local shm_before
+	shm_before=$(shm_list)
 	run timeout 30 unshare --pid --fork --mount-proc sh reuse.sh
 	assert_success
 	assert_output --partial "decoy-alive"
+	# Its status board went with it.
+	assert_equal "$(shm_list)" "$shm_before"
 }
 
 @test "time: a wall-clock jump changes no backoff (RELIABILITY 27)" {
