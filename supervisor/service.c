@@ -42,8 +42,8 @@
 #include "pv_private.h"
 
 #define SERVICE_UNSURE	8		/* leftovers in exec, looked at again */
-#define SERVICE_SWEEPS	50		/* that many times, */
-#define SERVICE_SWEEP_MS 2		/* that often */
+#define SERVICE_SWEEPS	10		/* that many times, */
+#define SERVICE_SWEEP_MS 2		/* after 2, 4, ... 1024 ms: 2 s in all */
 #define OUT_BUFSIZE	8192
 
 enum service_event {
@@ -608,7 +608,9 @@ service_kill_leftovers(struct service *svc)
  * Looks again at the leftovers that were in execve(2) when the service
  * exited: their environment says by now whether they are the service's.
  * Only those pids, so that a new run's processes are never taken for
- * the old one's.
+ * the old one's.  An exec takes microseconds, but a loaded machine may
+ * not run the process for a while: the looks go on, at doubling
+ * intervals, for 2 s.
  */
 static void
 service_on_sweep(struct pv_loop *loop, void *arg)
@@ -657,7 +659,8 @@ service_on_sweep(struct pv_loop *loop, void *arg)
 static void
 service_arm_sweep(struct service *svc)
 {
-	struct timespec when, d = { 0, SERVICE_SWEEP_MS * 1000000L };
+	long ms = (long)SERVICE_SWEEP_MS << svc->sweeps;
+	struct timespec when, d = { ms / 1000, ms % 1000 * 1000000L };
 
 	pv_now(&when);
 	when = pv_ts_add(when, d);
