@@ -45,6 +45,20 @@ pid_gone() {
 	return 1
 }
 
+# gone_after_term SECONDS PID: waits until PID, sent a TERM, is gone or a
+# zombie (a zombie is the test shell's to reap: kill -0 still succeeds on
+# it, and bash may reap a background job late); else says what the
+# process is doing and fails.
+gone_after_term() {
+	wait_for "$1" pid_gone "$2" && return 0
+	echo "process $2 still running $1 s after TERM:" >&2
+	grep -E '^(State|SigPnd|ShdPnd|SigBlk|SigIgn|SigCgt)' \
+	    "/proc/$2/status" >&2 || true
+	echo "wchan: $(cat "/proc/$2/wchan" 2>/dev/null)" >&2
+	ps -o pid,pgid,stat,args --ppid "$2" >&2 || true
+	return 1
+}
+
 # zombies_of PID: how many zombie children PID has.
 zombies_of() {
 	ps --ppid "$1" -o stat= 2>/dev/null | grep -c '^Z' || true

@@ -497,8 +497,7 @@ term_up() {
 	[ -z "${1:-}" ] || sleep "$1"
 	kill -TERM "$pid"
 	# Generous: a lost TERM would hang until the teardown.
-	run timeout 10 bash -c "while kill -0 $pid 2>/dev/null; do sleep 0.005; done"
-	assert_success
+	gone_after_term 10 "$pid"
 	wait "$pid" || st=$?
 	if [ "$st" -ne 0 ] && [ "$st" -ne 143 ]; then
 		echo "up exited $st after TERM${1:+ at $1 s}" >&2
