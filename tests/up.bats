@@ -741,11 +741,12 @@ term_up() {
 # A leftover whose environment reads empty when its service exits is one
 # in the middle of execve(2): its service looks at it again until it can
 # tell.  Here an empty environment stands for the exec until the test
-# lets the leftover exec with the markers, just after the stop.
+# lets the leftover exec with the markers, just after the stop (straight
+# from empty to marked, as an exec goes: no program in between).
 @test "stop: a leftover caught in exec is looked at again and killed" {
 	cat > pipevisor.conf <<-EOF
 	[service escape]
-	command = sh -c 'm=\$PIPEVISOR_SUPERVISOR; env -i /usr/bin/setsid /bin/sh -c "echo \\\$\\\$ > $PWD/left.pid; while [ ! -e $PWD/go ]; do sleep 0.001; done; exec /usr/bin/env PIPEVISOR_SERVICE=escape PIPEVISOR_SUPERVISOR=\$m sleep $MARK" & exec sleep $MARK'
+	command = sh -c 'm=\$PIPEVISOR_SUPERVISOR; env -i /usr/bin/setsid /bin/sh -c "echo \\\$\\\$ > $PWD/left.pid; while [ ! -e $PWD/go ]; do sleep 0.001; done; export PIPEVISOR_SERVICE=escape PIPEVISOR_SUPERVISOR=\$m; exec sleep $MARK" & exec sleep $MARK'
 	EOF
 	start_up
 	wait_for 5 test -s left.pid
