@@ -1376,7 +1376,8 @@ main(int argc, char *argv[])
 {
 	struct epoll_event evs[MAX_EVENTS], ev;
 	struct tree idle, joined, t0, t1, rest;
-	struct timespec pause = { 0, 0 };
+	struct timespec pause = { REST_NS / 1000000000L,
+	    REST_NS % 1000000000L };
 	struct run run, *r = &run;
 	struct client *c;
 	uint64_t now, exp;
@@ -1462,7 +1463,6 @@ main(int argc, char *argv[])
 	if (r->server_pid > 0) {
 		server_measure(r, 1, &t1, "end");
 		/* And once the server has had a moment to give memory back. */
-		pause.tv_sec = REST_NS / 1000000000L;
 		while (nanosleep(&pause, &pause) == -1 && errno == EINTR)
 			continue;
 		server_measure(r, 1, &rest, "at rest");

@@ -32,11 +32,11 @@
 #include <err.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
-#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -83,8 +83,9 @@ queue_add(struct chat_queue *q, const char *buf, size_t n)
 		q->off = 0;
 	}
 	if (q->len + n > q->cap) {
-		for (cap = q->cap ? q->cap : HUB_QUEUE_MIN; cap < q->len + n; cap *= 2)
-			continue;
+		cap = q->cap ? q->cap : HUB_QUEUE_MIN;
+		while (cap < q->len + n)
+			cap *= 2;
 		if ((p = realloc(q->buf, cap)) == NULL)
 			return -1;
 		q->buf = p;
@@ -96,6 +97,16 @@ queue_add(struct chat_queue *q, const char *buf, size_t n)
 }
 
 static void	hub_trim_soon(struct chat_hub *, size_t);
+
+/* Frees q's memory, counting a grown queue towards a trim. */
+static void
+queue_free(struct chat_hub *hub, struct chat_queue *q)
+{
+	if (q->cap > HUB_QUEUE_KEEP)
+		hub_trim_soon(hub, q->cap);
+	free(q->buf);
+	memset(q, 0, sizeof(*q));
+}
 
 /*
  * Writes what q holds to the non-blocking fd.  Returns 0 when empty, 1
@@ -118,12 +129,8 @@ queue_write(struct chat_hub *hub, struct chat_queue *q, int fd)
 		q->off += (size_t)n;
 	}
 	q->off = q->len = 0;
-	if (q->cap > HUB_QUEUE_KEEP) {
-		hub_trim_soon(hub, q->cap);
-		free(q->buf);
-		q->buf = NULL;
-		q->cap = 0;
-	}
+	if (q->cap > HUB_QUEUE_KEEP)
+		queue_free(hub, q);
 	return 0;
 }
 
@@ -156,16 +163,6 @@ hub_trim_soon(struct chat_hub *hub, size_t n)
 	when = hub_after(&d);
 	hub->trim_timer = pv_loop_add_timer(hub->loop, &when,
 	    hub_on_trim_timer, hub);
-}
-
-/* Frees q's memory, counting a grown queue towards a trim. */
-static void
-queue_free(struct chat_hub *hub, struct chat_queue *q)
-{
-	if (q->cap > HUB_QUEUE_KEEP)
-		hub_trim_soon(hub, q->cap);
-	free(q->buf);
-	memset(q, 0, sizeof(*q));
 }
 
 /* A zero-delay timer: the dirty queues are written at the next round. */

@@ -239,6 +239,7 @@ static void
 worker_line(struct worker *w, char *line, size_t len, char *enc)
 {
 	struct chat_cmd cmd;
+	char *dst = enc;
 	size_t n;
 
 	chat_parse_line(line, len, w->named, &cmd);
@@ -250,20 +251,16 @@ worker_line(struct worker *w, char *line, size_t len, char *enc)
 	 * the spawner (4 KiB less per client).
 	 */
 	if (w->batching && w->hub_out >= 0 &&
-	    WORKER_HUBQ - w->hubqlen >= WORKER_ENCODED) {
-		if ((n = chat_encode_cmd(w->hubq + w->hubqlen, WORKER_ENCODED,
-		    &cmd)) == 0) {
-			worker_error(w, "line too long");
-			return;
-		}
-		w->hubqlen += n;
-	} else {
-		if ((n = chat_encode_cmd(enc, WORKER_ENCODED, &cmd)) == 0) {
-			worker_error(w, "line too long");
-			return;
-		}
-		worker_to_hub(w, enc, n);
+	    WORKER_HUBQ - w->hubqlen >= WORKER_ENCODED)
+		dst = w->hubq + w->hubqlen;
+	if ((n = chat_encode_cmd(dst, WORKER_ENCODED, &cmd)) == 0) {
+		worker_error(w, "line too long");
+		return;
 	}
+	if (dst == enc)
+		worker_to_hub(w, enc, n);
+	else
+		w->hubqlen += n;
 	if (!w->named)
 		w->expect++;
 	if (cmd.op == CHAT_OP_NAME)

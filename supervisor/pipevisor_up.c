@@ -389,23 +389,6 @@ up_reap_orphans(struct up *up)
 	}
 }
 
-/* True if pid is one of the pids in list (space-separated). */
-static int
-up_pid_listed(const char *list, pid_t pid)
-{
-	const char *p;
-	char *end;
-	long v;
-
-	for (p = list; ; p = end) {
-		v = strtol(p, &end, 10);
-		if (end == p)
-			return 0;
-		if (v == (long)pid)
-			return 1;
-	}
-}
-
 /*
  * At a clean stop every service is down, so a child still here is
  * something a service left behind that its own sweep could not catch
@@ -446,7 +429,7 @@ up_kill_children(struct up *up)
 				break;
 			/* Counted once, though it may take rounds to die. */
 			if (pid > 1 && kill(pid, SIGKILL) == 0 &&
-			    !up_pid_listed(prev, pid))
+			    !service_pid_listed(prev, pid))
 				killed++;
 		}
 		memcpy(prev, buf, sizeof(prev));

@@ -451,6 +451,9 @@ int	service_reaped(struct service *svc, pid_t pid, int status);
 int	service_children_open(void);
 ssize_t	service_children_read(int fd, char *buf, size_t cap);
 
+/* True if pid is one of the pids in list (space-separated); NULL: none. */
+int	service_pid_listed(const char *list, pid_t pid);
+
 /* Reload: a retired service is freed once down; a held one waits. */
 void	service_retire(struct service *svc);
 int	service_retired(const struct service *svc);

@@ -451,9 +451,48 @@ service_marked(pid_t pid, const char *me, const char *sup, char *env,
 	    env_has(env, (size_t)r, sup);
 }
 
-/* True if pid is one of the pids in list (space-separated). */
+/* The two markers a process of svc carries in its environment. */
+struct service_markers {
+	char	 me[BOARD_NAMELEN + 32];	/* PIPEVISOR_SERVICE=name */
+	char	 sup[64];			/* PIPEVISOR_SUPERVISOR=... */
+};
+
+static void
+service_markers(const struct service *svc, struct service_markers *m)
+{
+	snprintf(m->me, sizeof(m->me), "PIPEVISOR_SERVICE=%s",
+	    svc->def->name);
+	snprintf(m->sup, sizeof(m->sup), "PIPEVISOR_SUPERVISOR=%s",
+	    svc->env->marker);
+}
+
+/*
+ * Kills child pid if it is one of svc's leftovers; one caught in exec is
+ * kept in svc->unsure, to be looked at again.  A stage of a running
+ * service is nobody's leftover.  Returns 1 if it was killed.
+ */
 static int
-pid_listed(const char *list, pid_t pid)
+service_judge(struct service *svc, pid_t pid,
+    const struct service_markers *m, char *env, size_t cap)
+{
+	const struct service_env *e = svc->env;
+
+	if (pid <= 1 || (e->is_stage != NULL && e->is_stage(pid, e->arg)))
+		return 0;
+	switch (service_marked(pid, m->me, m->sup, env, cap)) {
+	case 1:
+		return kill(pid, SIGKILL) == 0;
+	case -1:
+		if (svc->nunsure < SERVICE_UNSURE)
+			svc->unsure[svc->nunsure++] = pid;
+		break;
+	}
+	return 0;
+}
+
+/* True if pid is one of the pids in list (space-separated); NULL: none. */
+int
+service_pid_listed(const char *list, pid_t pid)
 {
 	const char *p;
 	char *end;
@@ -480,35 +519,21 @@ static int
 service_kill_marked(struct service *svc, int all, const char *list,
     char *env, size_t cap)
 {
-	const struct service_env *e = svc->env;
-	char me[BOARD_NAMELEN + 32], sup[64], *end;
-	const char *p;
+	struct service_markers m;
 	struct dirent *de;
+	const char *p;
+	char *end;
 	DIR *d;
 	pid_t pid, self = getpid();
 	int killed = 0;
 
-	snprintf(me, sizeof(me), "PIPEVISOR_SERVICE=%s", svc->def->name);
-	snprintf(sup, sizeof(sup), "PIPEVISOR_SUPERVISOR=%s", e->marker);
+	service_markers(svc, &m);
 	if (!all) {
 		for (p = list; ; p = end) {
 			pid = (pid_t)strtol(p, &end, 10);
 			if (end == p)
 				break;
-			/* Another service's stage is nobody's leftover. */
-			if (pid <= 1 || (e->is_stage != NULL &&
-			    e->is_stage(pid, e->arg)))
-				continue;
-			switch (service_marked(pid, me, sup, env, cap)) {
-			case 1:
-				if (kill(pid, SIGKILL) == 0)
-					killed++;
-				break;
-			case -1:
-				if (svc->nunsure < SERVICE_UNSURE)
-					svc->unsure[svc->nunsure++] = pid;
-				break;
-			}
+			killed += service_judge(svc, pid, &m, env, cap);
 		}
 		return killed;
 	}
@@ -517,8 +542,8 @@ service_kill_marked(struct service *svc, int all, const char *list,
 	while ((de = readdir(d)) != NULL) {
 		pid = (pid_t)strtol(de->d_name, NULL, 10);
 		if (pid > 1 && pid != self &&
-		    (list == NULL || !pid_listed(list, pid)) &&
-		    service_marked(pid, me, sup, env, cap) == 1 &&
+		    (list == NULL || !service_pid_listed(list, pid)) &&
+		    service_marked(pid, m.me, m.sup, env, cap) == 1 &&
 		    kill(pid, SIGKILL) == 0)
 			killed++;
 	}
@@ -616,40 +641,27 @@ static void
 service_on_sweep(struct pv_loop *loop, void *arg)
 {
 	struct service *svc = arg;
-	const struct service_env *e = svc->env;
-	char me[BOARD_NAMELEN + 32], sup[64], *env;
-	size_t i, n = 0, cap = 64 * 1024;
+	struct service_markers m;
+	pid_t again[SERVICE_UNSURE];
+	size_t i, n = svc->nunsure, cap = 64 * 1024;
 	int killed = 0;
-	pid_t pid;
+	char *env;
 
 	(void)loop;
 	svc->sweep = NULL;
-	if ((env = malloc(cap)) == NULL) {
-		svc->nunsure = 0;
+	/* Judged anew: those still in exec go back into svc->unsure. */
+	memcpy(again, svc->unsure, n * sizeof(again[0]));
+	svc->nunsure = 0;
+	if ((env = malloc(cap)) == NULL)
 		return;
-	}
-	snprintf(me, sizeof(me), "PIPEVISOR_SERVICE=%s", svc->def->name);
-	snprintf(sup, sizeof(sup), "PIPEVISOR_SUPERVISOR=%s", e->marker);
-	for (i = 0; i < svc->nunsure; i++) {
-		pid = svc->unsure[i];
-		if (e->is_stage != NULL && e->is_stage(pid, e->arg))
-			continue;
-		switch (service_marked(pid, me, sup, env, cap)) {
-		case 1:
-			if (kill(pid, SIGKILL) == 0)
-				killed++;
-			break;
-		case -1:
-			svc->unsure[n++] = pid;
-			break;
-		}
-	}
+	service_markers(svc, &m);
+	for (i = 0; i < n; i++)
+		killed += service_judge(svc, again[i], &m, env, cap);
 	free(env);
-	svc->nunsure = n;
 	if (killed > 0)
 		service_log(svc, "killed %d processes left behind outside "
 		    "its process group (once out of exec)", killed);
-	if (n > 0 && ++svc->sweeps < SERVICE_SWEEPS)
+	if (svc->nunsure > 0 && ++svc->sweeps < SERVICE_SWEEPS)
 		service_arm_sweep(svc);
 	else
 		svc->nunsure = 0;
