@@ -18,6 +18,8 @@
  *   client --socket--> worker (validates, sanitises with pv_vis)
  *          --pipe, "S 1 hi\n"--> hub (routes, formats "[1] javad: hi\n"
  *          once) --pipe, batched--> each member's worker --socket--> client
+ * With --direct the last leg is the hub's: --socket, batched--> client
+ * (a paced delivery then costs no worker a wake-up; enum chat_output).
  * The hub never blocks: every pipe to a worker is non-blocking and has a
  * bounded queue; a worker whose queue overflows is killed (its client is
  * too slow) and the others see "* NAME quit".
@@ -76,7 +78,8 @@ enum chat_op {
 	CHAT_OP_HELP,		/* help */
 	CHAT_OP_PING,		/* ping */
 	CHAT_OP_QUIT,		/* quit */
-	CHAT_OP_ERROR		/* not valid: text is the reply, without "- " */
+	CHAT_OP_ERROR,		/* not valid: text is the reply, without "- " */
+	CHAT_OP_HANDOVER	/* worker only: "O", see below */
 };
 
 /*
@@ -144,6 +147,8 @@ extern const char chat_help_text[];
  *              its place among the replies, so replies keep the order
  *              of the commands
  *   "D reason" the client is gone (end of file, error, idle): no reply
+ *   "O"  with --direct only: the welcome is out, and the client's output
+ *        is the hub's from here (see "--direct" in pipevisor_chat.c)
  * Everything the hub sends a worker is bytes for the client, lines ready
  * to write; the hub closing the pipe means "close the connection once
  * these bytes are out".
@@ -272,6 +277,7 @@ struct chat_worker {
 	const char		*inbound;	/* SPEC or NULL */
 	const char		*outbound;	/* SPEC or NULL */
 	const char		*filters;	/* fallback program path */
+	int			 direct;	/* send "O" after the welcome */
 };
 
 /*
@@ -307,6 +313,19 @@ struct chat_queue {
 	size_t		 off, len, cap;
 };
 
+/*
+ * Who writes a client's output.  A TCP client of a hub with --direct
+ * (and no --outbound chain) starts with its worker, like every other;
+ * once its name is accepted, the hub holds what comes after the welcome
+ * until the worker says the welcome is out ("O"), and from then on
+ * writes the client's queue to its own copy of the socket.
+ */
+enum chat_output {
+	CHAT_OUT_WORKER,	/* to_w: the worker forwards it */
+	CHAT_OUT_HANDING,	/* piped bytes still to to_w, then hold */
+	CHAT_OUT_DIRECT		/* sock: the hub writes to the client */
+};
+
 /* One client, from its worker's start until its worker is reaped. */
 struct chat_client {
 	TAILQ_ENTRY(chat_client) entry;		/* hub->clients */
@@ -322,7 +341,11 @@ struct chat_client {
 	size_t			 carrylen;
 	int			 to_w;		/* bytes for the client */
 	struct chat_queue	 q;
-	int			 dirty, watching, overflow, closing;
+	int			 watch_fd;	/* waited on for room, or -1 */
+	int			 dirty, overflow, closing;
+	int			 sock;		/* --direct: the hub's copy */
+	enum chat_output	 out;		/* who writes to the client */
+	size_t			 piped;		/* CHAT_OUT_HANDING: to_w's part */
 	int			 in_w;		/* msgq/UDP: the client's lines */
 	struct chat_queue	 iq;
 	int			 in_watching;
@@ -366,6 +389,7 @@ struct chat_hub {
 	struct timespec		 idle, timeout, grace;
 	const char		*inbound, *outbound, *filters;
 	int			 verbose;
+	int			 direct;	/* --direct */
 	/* Transports. */
 	int			 tcp[8];
 	size_t			 ntcp;

@@ -109,29 +109,85 @@ queue_free(struct chat_hub *hub, struct chat_queue *q)
 }
 
 /*
- * Writes what q holds to the non-blocking fd.  Returns 0 when empty, 1
- * when the pipe is full, -1 with errno when the reader is gone.  A queue
- * that grew past a page for a burst is freed once drained, and the hub
- * counts the bytes towards giving its heap back.
+ * Writes what q holds, at most max bytes, to the non-blocking fd.
+ * Returns 0 when empty, 1 when the pipe or socket is full, 2 when max
+ * bytes went and more are left, -1 with errno when the reader is gone.
+ * A queue that grew past a page for a burst is freed once drained, and
+ * the hub counts the bytes towards giving its heap back.
  */
 static int
-queue_write(struct chat_hub *hub, struct chat_queue *q, int fd)
+queue_write_max(struct chat_hub *hub, struct chat_queue *q, int fd,
+    size_t max)
 {
 	ssize_t n;
 
 	while (q->off < q->len) {
-		n = write(fd, q->buf + q->off, q->len - q->off);
+		if (max == 0)
+			return 2;
+		n = write(fd, q->buf + q->off, q->len - q->off < max ?
+		    q->len - q->off : max);
 		if (n == -1) {
 			if (errno == EINTR)
 				continue;
 			return errno == EAGAIN ? 1 : -1;
 		}
 		q->off += (size_t)n;
+		max -= (size_t)n;
 	}
 	q->off = q->len = 0;
 	if (q->cap > HUB_QUEUE_KEEP)
 		queue_free(hub, q);
 	return 0;
+}
+
+/* Writes all q holds to fd; returns as queue_write_max, never 2. */
+static int
+queue_write(struct chat_hub *hub, struct chat_queue *q, int fd)
+{
+	return queue_write_max(hub, q, fd, SIZE_MAX);
+}
+
+/* The fd c's output goes to now (enum chat_output in chat.h). */
+static int
+hub_out_fd(const struct chat_client *c)
+{
+	return c->out == CHAT_OUT_DIRECT ? c->sock : c->to_w;
+}
+
+/*
+ * Writes c's queue toward its client: into its worker's pipe, or, once
+ * the worker handed the output over, into the socket.  While the hand-over
+ * is on its way, only the bytes up to the welcome go into the pipe: the
+ * rest waits (2), so that nothing the hub writes to the socket can pass
+ * what the worker still has to forward.  Returns as queue_write_max.
+ */
+static int
+hub_write_out(struct chat_client *c)
+{
+	struct chat_queue *q = &c->q;
+	size_t before;
+	int r;
+
+	if (c->out != CHAT_OUT_HANDING)
+		return queue_write(c->hub, q, hub_out_fd(c));
+	before = q->len - q->off;
+	r = queue_write_max(c->hub, q, c->to_w, c->piped);
+	c->piped -= before - (q->len - q->off);
+	return r;
+}
+
+/* Waits for room on fd for c's output, or on nothing (fd -1). */
+static void
+hub_watch(struct chat_client *c, int fd)
+{
+	if (fd == c->watch_fd)
+		return;
+	if (c->watch_fd >= 0)
+		pv_loop_del_fd(c->hub->loop, c->watch_fd);
+	c->watch_fd = -1;
+	if (fd >= 0 && pv_loop_add_fd(c->hub->loop, fd, PV_WRITE,
+	    hub_on_to_worker, c) == 0)
+		c->watch_fd = fd;
 }
 
 /*
@@ -222,7 +278,7 @@ hub_send(struct chat_client *c, const char *buf, size_t n)
 		return;
 	pending = c->q.len - c->q.off + n;
 	/* Past the bound: the pipe may take some now; count only the rest. */
-	if (pending > hub->queue && queue_write(hub, &c->q, c->to_w) == 0)
+	if (pending > hub->queue && hub_write_out(c) == 0)
 		pending = n;
 	if (pending > HUB_HARD * hub->queue || queue_add(&c->q, buf, n) == -1) {
 		c->overflow = 1;
@@ -341,7 +397,10 @@ hub_on_linger(struct pv_loop *loop, void *arg)
 		hub_client_free(c);
 }
 
-/* Closes the hub's pipe to the worker: it finishes and exits. */
+/*
+ * Closes the hub's pipe to the worker, and its copy of the socket: the
+ * worker finishes and exits, and the connection closes with it.
+ */
 static void
 hub_close_to_worker(struct chat_client *c)
 {
@@ -350,11 +409,13 @@ hub_close_to_worker(struct chat_client *c)
 	if (c->to_w < 0)
 		return;
 	hub_decongest(c);
-	if (c->watching)
-		pv_loop_del_fd(c->hub->loop, c->to_w);
-	c->watching = 0;
+	hub_watch(c, -1);
 	close(c->to_w);
 	c->to_w = -1;
+	if (c->sock >= 0) {
+		close(c->sock);
+		c->sock = -1;
+	}
 	queue_free(c->hub, &c->q);
 	if (c->linger == NULL) {
 		if (c->pidfd < 0)
@@ -419,6 +480,11 @@ hub_client_gone(struct chat_client *c, const char *reason, int notify)
 	room_client_free(hub->room, c->rc);
 	c->rc = NULL;
 	c->closing = 1;
+	/* Not handed over yet: the last lines go the way the first went. */
+	if (c->out == CHAT_OUT_HANDING) {
+		c->out = CHAT_OUT_WORKER;
+		c->piped = 0;
+	}
 	hub_close_from_worker(c);
 	hub_close_input(c);
 	/* What is queued still goes out ("+ bye"), then the pipe closes. */
@@ -457,27 +523,21 @@ hub_flush(struct chat_hub *hub)
 		}
 		if (c->to_w < 0)
 			continue;
-		r = queue_write(hub, &c->q, c->to_w);
+		r = hub_write_out(c);
 		if (c->congested && c->q.len - c->q.off <= hub->queue / 2)
 			hub_decongest(c);
-		if (r == 1 && !c->watching) {
-			if (pv_loop_add_fd(hub->loop, c->to_w, PV_WRITE,
-			    hub_on_to_worker, c) == 0)
-				c->watching = 1;
-		} else if (r != 1 && c->watching) {
-			pv_loop_del_fd(hub->loop, c->to_w);
-			c->watching = 0;
-		}
+		hub_watch(c, r == 1 ? hub_out_fd(c) : -1);
 		if (r == -1) {
-			/* The worker is gone; its reaping says the rest. */
-			hub_client_gone(c, "its worker closed", 1);
+			/* The worker or client is gone; reaping says the rest. */
+			hub_client_gone(c, c->out == CHAT_OUT_DIRECT ?
+			    "connection lost" : "its worker closed", 1);
 			hub_close_to_worker(c);
 		} else if (r == 0 && c->closing)
 			hub_close_to_worker(c);
 	}
 }
 
-/* A full pipe to a worker has room again. */
+/* A full pipe to a worker, or a full socket, has room again. */
 static void
 hub_on_to_worker(struct pv_loop *loop, int fd, unsigned events, void *arg)
 {
@@ -709,6 +769,17 @@ hub_worker_line(struct chat_client *c, char *line, size_t len)
 		hub_client_gone(c, cmd.arg != NULL ? cmd.arg : "gone", 1);
 		return;
 	}
+	if (cmd.op == CHAT_OP_HANDOVER) {
+		/* Only after the welcome, once all before it went to the pipe. */
+		if (c->out != CHAT_OUT_HANDING || c->piped > 0) {
+			warnx("chat: %s: bad message from its worker", c->peer);
+			hub_client_gone(c, "bad worker message", 1);
+			return;
+		}
+		c->out = CHAT_OUT_DIRECT;
+		hub_dirty(c);
+		return;
+	}
 	if (room_client_name(c->rc) == NULL) {
 		if (cmd.op != CHAT_OP_NAME) {
 			hub_reply(c, '-', "say your name first");
@@ -722,6 +793,11 @@ hub_worker_line(struct chat_client *c, char *line, size_t len)
 			return;
 		}
 		hub_replyf(c, '+', "welcome %s", cmd.arg);
+		if (c->sock >= 0) {
+			/* --direct: the worker says when the welcome is out. */
+			c->out = CHAT_OUT_HANDING;
+			c->piped = c->q.len - c->q.off;
+		}
 		return;
 	}
 	hub_command(c, &cmd);
@@ -738,7 +814,8 @@ hub_on_from_worker(struct pv_loop *loop, int fd, unsigned events, void *arg)
 	ssize_t n;
 
 	(void)events;
-	if (c->hub->ncongested > 0) {
+	/* A hand-over ("O") is never held back: it lets that output go. */
+	if (c->hub->ncongested > 0 && c->out != CHAT_OUT_HANDING) {
 		/* Someone is behind: this sender waits (see hub_decongest). */
 		pv_loop_del_fd(loop, fd);
 		c->parked = 1;
@@ -901,7 +978,7 @@ hub_client_new(struct chat_hub *hub, enum chat_transport t)
 		return NULL;
 	c->hub = hub;
 	c->t = t;
-	c->from_w = c->to_w = c->in_w = c->pidfd = -1;
+	c->from_w = c->to_w = c->in_w = c->pidfd = c->sock = c->watch_fd = -1;
 	c->wcfg.sink = t == CHAT_MSGQ ? CHAT_SINK_MSGQ : t == CHAT_UDP ?
 	    CHAT_SINK_UDP : CHAT_SINK_FD;
 	c->wcfg.peer = c->peer;

@@ -497,7 +497,7 @@ chat_encode_cmd(char *buf, size_t size, const struct chat_cmd *cmd)
 		[CHAT_OP_MSG] = 'M', [CHAT_OP_LIST] = 'I',
 		[CHAT_OP_WHO] = 'W', [CHAT_OP_HELP] = 'H',
 		[CHAT_OP_PING] = 'P', [CHAT_OP_QUIT] = 'Q',
-		[CHAT_OP_ERROR] = 'E',
+		[CHAT_OP_ERROR] = 'E', [CHAT_OP_HANDOVER] = 'O',
 	};
 	size_t n, fixed, alen = 0;
 	int hasarg, hastext;
@@ -600,11 +600,13 @@ chat_decode_cmd(char *line, size_t len, struct chat_cmd *cmd)
 	case 'H':
 	case 'P':
 	case 'Q':
+	case 'O':
 		if (len != 1)
 			return -1;
 		cmd->op = line[0] == 'I' ? CHAT_OP_LIST :
 		    line[0] == 'H' ? CHAT_OP_HELP :
-		    line[0] == 'P' ? CHAT_OP_PING : CHAT_OP_QUIT;
+		    line[0] == 'P' ? CHAT_OP_PING :
+		    line[0] == 'Q' ? CHAT_OP_QUIT : CHAT_OP_HANDOVER;
 		return 0;
 	case 'N':
 	case 'J':

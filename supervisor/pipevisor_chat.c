@@ -52,15 +52,16 @@ static void
 chat_usage(FILE *fp)
 {
 	fprintf(fp,
-	    "usage: pipevisor chat [-hv] [--tcp ADDR:PORT]... [--fifo DIR] "
-	    "[--msgq PATH]\n"
-	    "                      [--udp ADDR:PORT] [--http ADDR:PORT] "
-	    "[--inbound SPEC]\n"
-	    "                      [--outbound SPEC] [--max-line N] "
-	    "[--max-groups N]\n"
-	    "                      [--max-clients N] [--queue BYTES] "
-	    "[--idle DURATION]\n"
-	    "                      [--timeout DURATION] [--grace DURATION]\n");
+	    "usage: pipevisor chat [-hv] [--direct] [--tcp ADDR:PORT]... "
+	    "[--fifo DIR]\n"
+	    "                      [--msgq PATH] "
+	    "[--udp ADDR:PORT] [--http ADDR:PORT]\n"
+	    "                      [--inbound SPEC] [--outbound SPEC] "
+	    "[--max-line N]\n"
+	    "                      [--max-groups N] "
+	    "[--max-clients N] [--queue BYTES]\n"
+	    "                      [--idle DURATION] [--timeout DURATION] "
+	    "[--grace DURATION]\n");
 }
 
 /* Reports a usage mistake and returns chat's usage status. */
@@ -137,9 +138,21 @@ chat_tcp_client(struct chat_hub *hub, int fd)
 		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf,
 		    sizeof(sndbuf));
 	}
+	/*
+	 * --direct: the hub keeps a copy of the socket to write the client's
+	 * output to once the worker hands it over (chat.h).  Without one (no
+	 * fd left) this client's worker writes, as without --direct.
+	 */
+	if (hub->direct &&
+	    (c->sock = fcntl(fd, F_DUPFD_CLOEXEC, CHAT_WFD_UDP + 1)) >= 0) {
+		fcntl(c->sock, F_SETFL, O_NONBLOCK);
+		c->wcfg.direct = 1;
+	}
 	if (hub_client_start(hub, c, fd, fd) == -1) {
 		warn("chat: %s: cannot start a worker", c->peer);
 		hub->count.refused++;
+		if (c->sock >= 0)
+			close(c->sock);
 		free(c);
 		chat_refuse(fd, NULL);
 		return;
@@ -318,8 +331,9 @@ pipevisor_chat(int argc, char *argv[])
 {
 	enum { O_FIFO = 256, O_MSGQ, O_UDP, O_HTTP, O_INBOUND, O_OUTBOUND,
 	    O_MAXLINE, O_MAXGROUPS, O_MAXCLIENTS, O_QUEUE, O_IDLE, O_TIMEOUT,
-	    O_GRACE };
+	    O_GRACE, O_DIRECT_OUT };
 	static const struct option longopts[] = {
+		{ "direct",	 no_argument,	    NULL, O_DIRECT_OUT },
 		{ "fifo",	 required_argument, NULL, O_FIFO },
 		{ "grace",	 required_argument, NULL, O_GRACE },
 		{ "help",	 no_argument,	    NULL, 'h' },
@@ -377,6 +391,9 @@ pipevisor_chat(int argc, char *argv[])
 				return chat_usage_error("at most %d --tcp",
 				    CHAT_MAX_TCP);
 			tcp[ntcp++] = optarg;
+			break;
+		case O_DIRECT_OUT:
+			hub.direct = 1;
 			break;
 		case O_FIFO:
 			fifo = optarg;
@@ -444,6 +461,9 @@ pipevisor_chat(int argc, char *argv[])
 	if (ntcp == 0 && fifo == NULL && msgq == NULL && udp == NULL)
 		return chat_usage_error("%s", "no transport: give --tcp, "
 		    "--fifo, --msgq or --udp");
+	if (hub.direct && hub.outbound != NULL)
+		return chat_usage_error("%s", "--direct and --outbound cannot "
+		    "go together: an outbound chain is written by the worker");
 	if (hub.queue < hub.max_line * 4 + 64)
 		return chat_usage_error("--queue must hold a whole line: at "
 		    "least %zu bytes", hub.max_line * 4 + 64);

@@ -360,7 +360,7 @@ wait_hub() {
 @test "chat: --help prints the usage on stdout and exits 0" {
 	run --separate-stderr "$PIPEVISOR" chat --help
 	assert_success
-	assert_line --index 0 --partial "usage: pipevisor chat [-hv] [--tcp ADDR:PORT]..."
+	assert_line --index 0 --partial "usage: pipevisor chat [-hv] [--direct] [--tcp ADDR:PORT]..."
 	assert_output --partial "[--max-line N]"
 	assert_equal "$stderr" ""
 }
@@ -395,6 +395,8 @@ wait_hub() {
 	    --tcp 127.0.0.1:0 --grace -1
 	check "pipevisor: chat: unexpected argument: 'extra'" \
 	    --tcp 127.0.0.1:0 extra
+	check "pipevisor: chat: --direct and --outbound cannot go together: an outbound chain is written by the worker" \
+	    --tcp 127.0.0.1:0 --direct --outbound upper
 	check "chat: unrecognized option '--bogus'" --bogus --tcp 127.0.0.1:0
 	check "chat: option '--max-line' requires an argument" \
 	    --tcp 127.0.0.1:0 --max-line
@@ -414,8 +416,10 @@ wait_hub() {
 
 # --- the protocol -------------------------------------------------------------
 
-@test "chat: the seeds' transcript: javad and ali over TCP" {
-	start_hub --tcp 127.0.0.1:0
+# transcript_tcp [ARGS]: the seed report's exchange, word for word, with
+# a hub started with these extra arguments.
+transcript_tcp() {
+	start_hub --tcp 127.0.0.1:0 "$@"
 	connect javad
 	connect ali
 	name javad
@@ -462,6 +466,14 @@ wait_hub() {
 	say next list
 	reads next "+ no groups"
 	kill -0 "$HUB"
+}
+
+@test "chat: the seeds' transcript: javad and ali over TCP" {
+	transcript_tcp
+}
+
+@test "chat --direct: the seeds' transcript: javad and ali over TCP" {
+	transcript_tcp --direct
 }
 
 @test "chat: names: welcome, taken ignoring case, reserved, bad, CRLF (RELIABILITY 33)" {
@@ -982,8 +994,10 @@ wait_hub() {
 
 # --- dying and slow clients -----------------------------------------------------
 
-@test "chat: a worker killed with SIGKILL: peers see it quit, its connection closes, the hub serves on" {
-	start_hub --tcp 127.0.0.1:0
+# worker_killed [ARGS]: a worker SIGKILLed mid-conversation, under a hub
+# started with these extra arguments.
+worker_killed() {
+	start_hub --tcp 127.0.0.1:0 "$@"
 	connect a
 	connect b
 	name a alice
@@ -1012,6 +1026,16 @@ wait_hub() {
 	say a "send g still here"
 	reads a "[g] alice: still here"
 	reads c "[g] alice: still here"
+}
+
+@test "chat: a worker killed with SIGKILL: peers see it quit, its connection closes, the hub serves on" {
+	worker_killed
+}
+
+# With --direct the hub holds a copy of the socket: the connection must
+# close all the same when the worker dies.
+@test "chat --direct: a worker killed with SIGKILL: peers see it quit, its connection closes, the hub serves on" {
+	worker_killed --direct
 }
 
 @test "chat: churn of 200 clients leaves no zombies, workers, fds or memory behind" {
@@ -1141,8 +1165,10 @@ slow_verdict() {
 	wait_for 5 workers_are 2
 }
 
-@test "chat: a client that stops reading is dropped; the others get every line (RELIABILITY 29)" {
-	slow_room --queue 16384
+# slow_paced [ARGS]: 10000 lines at about 10000 a second into a room with
+# a client that does not read, under a hub with these extra arguments.
+slow_paced() {
+	slow_room --queue 16384 "$@"
 	flood_lines 10000 lines
 	local t0 k
 	t0=$(date +%s%N)
@@ -1155,12 +1181,21 @@ slow_verdict() {
 	slow_verdict "$t0"
 }
 
+@test "chat: a client that stops reading is dropped; the others get every line (RELIABILITY 29)" {
+	slow_paced
+}
+
+@test "chat --direct: a client that stops reading is dropped; the others get every line (RELIABILITY 29)" {
+	slow_paced --direct
+}
+
 # A burst is routed faster than any reader's worker can forward it: the
 # hub must hold the sender back while a reader is merely behind, not drop
 # readers that read all the time (nor the sender, which reads its own
 # lines), and still drop the one that does not read at all.
-@test "chat: a burst of 10000 lines in one write: only the client that does not read is dropped (RELIABILITY 29)" {
-	slow_room --queue 16384
+# slow_burst [ARGS]: the burst, under a hub with these extra arguments.
+slow_burst() {
+	slow_room --queue 16384 "$@"
 	flood_lines 10000 lines
 	local t0
 	t0=$(date +%s%N)
@@ -1170,6 +1205,14 @@ slow_verdict() {
 	) &
 	CLIENTS+=("$!")
 	slow_verdict "$t0"
+}
+
+@test "chat: a burst of 10000 lines in one write: only the client that does not read is dropped (RELIABILITY 29)" {
+	slow_burst
+}
+
+@test "chat --direct: a burst of 10000 lines in one write: only the client that does not read is dropped (RELIABILITY 29)" {
+	slow_burst --direct
 }
 
 # hub_anon_kb: the hub process's own anonymous memory, in kB.
@@ -1209,10 +1252,164 @@ hub_anon_under() {
 	wait_for 10 hub_anon_under $((base + 512))
 }
 
+# --- --direct: the hub writes to the sockets ---------------------------------
+
+# switches PID: how many times PID has been switched out (it was woken to
+# do something, or preempted), from /proc/PID/status.
+switches() {
+	awk '/^(non)?voluntary_ctxt_switches:/ { n += $2 } END { print n }' \
+	    "/proc/$1/status"
+}
+
+# holds_socket PID SOCKET: one of PID's fds is SOCKET ("socket:[INODE]").
+holds_socket() {
+	local f
+	for f in /proc/"$1"/fd/*; do
+		[ "$(readlink "$f" 2>/dev/null)" = "$2" ] && return 0
+	done
+	return 1
+}
+
+# wakeups_per_30 [ARGS]: a hub with these extra arguments, alice and bob
+# in group g, and 30 lines from alice, each read by bob before the next
+# is sent; sets WAKEUPS to how many times bob's worker was switched out
+# meanwhile.  The hub is stopped at the end.
+wakeups_per_30() {
+	rm -f hub.err
+	start_hub --tcp 127.0.0.1:0 "$@"
+	connect a
+	connect b
+	name a alice
+	name b bob
+	say a "join g"
+	reads a "+ joined g"
+	say b "join g"
+	reads b "+ joined g"
+	reads a "* bob joined g"
+	local w before i
+	w=$(worker_of b)
+	before=$(switches "$w")
+	for i in $(seq 1 30); do
+		say a "send g line $i"
+		reads b "[g] alice: line $i"
+	done
+	WAKEUPS=$(($(switches "$w") - before))
+	hang_up a
+	hang_up b
+	kill -TERM "$HUB"
+	wait_hub
+	assert_equal "$STATUS" 0
+}
+
+# The point of --direct: a delivery wakes no worker.  The same exchange
+# without it is the control, and shows that the count sees wake-ups.
+@test "chat --direct: once named, a client's lines no longer wake its worker" {
+	local with without
+	wakeups_per_30 --direct
+	with=$WAKEUPS
+	wakeups_per_30
+	without=$WAKEUPS
+	echo "bob's worker switched out $with times with --direct, $without without" >&3
+	[ "$without" -ge 30 ]
+	[ "$with" -le 3 ]
+}
+
+# The hub holds one copy of each named client's socket, and lets it go
+# with the client; the worker keeps fds 0-4 as without --direct.
+@test "chat --direct: the hub holds a copy of each client's socket, and none once it left (RELIABILITY 13)" {
+	start_hub --tcp 127.0.0.1:0 --direct
+	local before w sock i ok=0
+	before=$(fd_count "$HUB")
+	connect a
+	name a alice
+	w=$(worker_of a)
+	run ls "/proc/$w/fd"
+	assert_output "$(printf '0\n1\n2\n3\n4')"
+	sock=$(readlink "/proc/$w/fd/0")
+	[[ $sock == socket:* ]]
+	holds_socket "$HUB" "$sock"
+	say a quit
+	reads a "+ bye"
+	closed a
+	wait_for 5 workers_are 0
+	! holds_socket "$HUB" "$sock"
+	assert_equal "$(fd_count "$HUB")" "$before"
+	for i in $(seq 1 50); do
+		[ "$(printf 'c%s\njoin g\nquit\n' "$i" |
+		    socat -t 5 - "TCP:127.0.0.1:$PORT")" = "$(printf '+ welcome c%s\n+ joined g\n+ bye' "$i")" ] &&
+		    ok=$((ok + 1))
+	done
+	assert_equal "$ok" 50
+	wait_for 5 workers_are 0
+	assert_equal "$(fd_count "$HUB")" "$before"
+}
+
+# The hand-over happens while lines for the client are arriving: what
+# came before the welcome goes through the worker, what comes after it
+# waits for the worker's "O", so nothing is lost, doubled or reordered.
+@test "chat --direct: a name, commands and 300 private lines at once: all in order across the hand-over" {
+	start_hub --tcp 127.0.0.1:0 --direct
+	connect a
+	name a alice
+	local i lines=""
+	for i in $(seq -w 1 300); do
+		lines+="msg bob $i"$'\n'
+	done
+	connect b
+	# The name and its commands in one write; alice's lines meanwhile.
+	say_raw b $'bob\njoin g\nwho g\n'
+	say_raw a "$lines"
+	wait_for 10 count_is 1 b.out "+ members of g: bob"
+	wait_for 10 has_lines a.out 301
+	reads b "+ welcome bob"
+	# Every line alice got "+ sent to bob" for reached bob, in order, once.
+	local sent
+	sent=$(grep -c '^+ sent to bob$' a.out || true)
+	run diff <(grep '^\[@alice\] ' b.out) \
+	    <(seq -w 1 300 | tail -n "$sent" | sed 's/^/[@alice] /')
+	assert_success
+	assert_equal "$(grep -c '^- no such user: bob$' a.out || true)" $((300 - sent))
+	# The replies to bob's own commands, in the order of the commands.
+	run grep -v '^\[@alice\] ' b.out
+	assert_output "$(printf '+ welcome bob\n+ joined g\n+ members of g: bob')"
+	# A name and quit in one write: the bye, then the close.
+	connect c
+	say c carol quit
+	reads c "+ welcome carol" "+ bye"
+	closed c
+}
+
+# A hub with --direct still serves FIFO and UDP clients through their
+# workers, in the same rooms as its TCP clients.
+@test "chat --direct: UDP clients share the rooms with TCP clients" {
+	start_hub --tcp 127.0.0.1:0 --udp 127.0.0.1:0 --direct
+	connect a
+	connect_udp u
+	name a alice
+	say u udpuser
+	reads u "+ welcome udpuser"
+	say a "join g"
+	reads a "+ joined g"
+	say u "join g"
+	reads u "+ joined g"
+	reads a "* udpuser joined g"
+	say a "send g over tcp"
+	reads a "[g] alice: over tcp"
+	reads u "[g] alice: over tcp"
+	say u "send g over udp"
+	reads u "[g] udpuser: over udp"
+	reads a "[g] udpuser: over udp"
+	say u quit
+	reads u "+ bye"
+	reads a "* udpuser quit"
+}
+
 # --- signals ------------------------------------------------------------------
 
-@test "chat: SIGTERM: every client told, connections closed, exit 0, no worker left" {
-	start_hub --tcp 127.0.0.1:0
+# term_all [ARGS]: SIGTERM to a hub with these extra arguments and three
+# clients, one of them not named yet.
+term_all() {
+	start_hub --tcp 127.0.0.1:0 "$@"
 	connect a
 	connect b
 	connect c
@@ -1241,6 +1438,14 @@ hub_anon_under() {
 		wait_for 5 group_gone "$w"
 	done
 	grep -q 'chat: SIGTERM: stopping 3 clients' hub.err
+}
+
+@test "chat: SIGTERM: every client told, connections closed, exit 0, no worker left" {
+	term_all
+}
+
+@test "chat --direct: SIGTERM: every client told, connections closed, exit 0, no worker left" {
+	term_all --direct
 }
 
 @test "chat: SIGINT and SIGHUP stop it too, with exit status 0" {

@@ -666,7 +666,9 @@ test_encode(void)
 	encode_is(&cmd, "", __LINE__);
 	cmd = mkcmd(CHAT_OP_ERROR, NULL, "", 0);
 	encode_is(&cmd, "", __LINE__);
-	cmd = mkcmd((enum chat_op)(CHAT_OP_ERROR + 1), "g", "x", 1);
+	cmd = mkcmd(CHAT_OP_HANDOVER, NULL, NULL, 0);
+	encode_is(&cmd, "O\n", __LINE__);
+	cmd = mkcmd((enum chat_op)(CHAT_OP_HANDOVER + 1), "g", "x", 1);
 	encode_is(&cmd, "", __LINE__);
 
 	/*
@@ -836,6 +838,7 @@ test_decode(void)
 	DECODE("H", CHAT_OP_HELP, NULL, NULL);
 	DECODE("P", CHAT_OP_PING, NULL, NULL);
 	DECODE("Q", CHAT_OP_QUIT, NULL, NULL);
+	DECODE("O", CHAT_OP_HANDOVER, NULL, NULL);
 	DECODE("E line too long", CHAT_OP_ERROR, NULL, "line too long");
 	DECODE("D eof", CHAT_OP_NONE, "eof", NULL);
 	DECODE("D read error: Connection reset", CHAT_OP_NONE,
@@ -877,6 +880,8 @@ test_decode(void)
 	GARBAGE("I x");
 	GARBAGE("I ");
 	GARBAGE("Q ");
+	GARBAGE("O ");
+	GARBAGE("O x");
 	GARBAGE("HP");
 	GARBAGE("E");
 	GARBAGE("E ");
