@@ -130,14 +130,6 @@ chat_tcp_client(struct chat_hub *hub, int fd)
 
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
 	}
-	/* Keep the kernel's share of a slow client's queue small too. */
-	{
-		int sndbuf = (int)(hub->queue / 2 > 4096 ? hub->queue / 2 :
-		    4096);
-
-		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf,
-		    sizeof(sndbuf));
-	}
 	/*
 	 * --direct: the hub keeps a copy of the socket to write the client's
 	 * output to once the worker hands it over (chat.h).  Without one (no
@@ -147,6 +139,22 @@ chat_tcp_client(struct chat_hub *hub, int fd)
 	    (c->sock = fcntl(fd, F_DUPFD_CLOEXEC, CHAT_WFD_UDP + 1)) >= 0) {
 		fcntl(c->sock, F_SETFL, O_NONBLOCK);
 		c->wcfg.direct = 1;
+	}
+	/*
+	 * Keep the kernel's share of a slow client's queue small too.  With
+	 * --direct the socket also takes the place of the worker's pipe
+	 * (64 KiB): a client that delays its ACKs (it sends too, so TCP
+	 * thinks it interactive) would otherwise stall the hub's writes by
+	 * the delayed-ACK timer, again and again, in a burst.
+	 */
+	{
+		int sndbuf = (int)(hub->queue / 2 > 4096 ? hub->queue / 2 :
+		    4096);
+
+		if (c->sock >= 0)
+			sndbuf += 65536;
+		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf,
+		    sizeof(sndbuf));
 	}
 	if (hub_client_start(hub, c, fd, fd) == -1) {
 		warn("chat: %s: cannot start a worker", c->peer);
