@@ -425,6 +425,51 @@ gate() {
 	nothing_left
 }
 
+# A second signal while the demo cleans up after the first must not cut
+# the cleanup short.  The demo is held as above, then again in its cleanup
+# at the date(1) of its wait for the supervisor to stop (a gate armed only
+# once the first TERM is on its way), where the second TERM arrives.
+@test "tour: a second TERM during demo-shm's cleanup does not cut it short" {
+	local real sup board
+	gate timeout
+	real=$(command -v date)
+	# In the demo's PATH only: the test's own helpers call date too.
+	mkdir -p demo-gate
+	cat > demo-gate/date <<-EOF
+	#!/bin/sh
+	if [ -e "$PWD/armed" ] && [ ! -e "$PWD/date.called" ]; then
+		: > "$PWD/date.called"
+		i=0
+		while [ ! -e "$PWD/date.go" ] && [ \$i -lt 500 ]; do
+			sleep 0.02
+			i=\$((i + 1))
+		done
+	fi
+	exec "$real" "\$@"
+	EOF
+	chmod +x demo-gate/date
+	PATH=$PWD/demo-gate:$PATH BUILD=$PV_BUILD sh "$ROOT/scripts/demo-shm" \
+	    > shm.out 2>&1 < /dev/null 3>&- &
+	DEMO=$!
+	wait_for 10 test -e timeout.called
+	sup=$(sed -n 's/^supervisor pid \([0-9]*\),.*/\1/p' shm.out | head -n 1)
+	board=$(sed -n 's/^\$ ls -l \(\/dev\/shm\/pipevisor-.*\)$/\1/p' shm.out)
+	[ -n "$sup" ] && [ -n "$board" ]
+	: > armed
+	kill -TERM "$DEMO"
+	: > timeout.go
+	wait_for 10 test -e date.called
+	kill -TERM "$DEMO"
+	: > date.go
+	status=0
+	wait "$DEMO" || status=$?
+	assert_equal "$status" 143
+	DEMO=
+	pid_gone "$sup"
+	assert_file_not_exists "$board"
+	nothing_left
+}
+
 @test "tour: an interrupted demo-setjmp ends its hub, pvchat and script" {
 	# Hold the demo at its first cat: javad's pvchat has just started in
 	# script's pseudo-terminal, and ali is in the hub.
