@@ -58,6 +58,13 @@ render_age(const struct timespec *t)
 	return (long long)pv_ts_sub(now, *t).tv_sec;
 }
 
+/* Who writes c's lines to it: the hub (--direct, handed over) or its worker. */
+static const char *
+render_writer(const struct chat_client *c)
+{
+	return c->out == CHAT_OUT_DIRECT ? "hub" : "worker";
+}
+
 /* Writes the HTML page. */
 static void
 render_html(FILE *f, const struct chat_hub *hub)
@@ -95,15 +102,16 @@ render_html(FILE *f, const struct chat_hub *hub)
 	free(g);
 	fprintf(f, "</table>\n<h2>Clients</h2>\n<table id=\"clients\"><tr>"
 	    "<th>name</th><th>peer</th><th>worker</th><th>rooms</th>"
-	    "<th>connected</th><th>queued</th></tr>\n");
+	    "<th>connected</th><th>queued</th><th>written by</th></tr>\n");
 	TAILQ_FOREACH(c, &hub->clients, entry) {
 		if (c->rc == NULL)
 			continue;
 		fprintf(f, "<tr><td>%s</td><td>%s</td><td>%ld</td><td>%zu</td>"
-		    "<td>%llds</td><td>%zu</td></tr>\n",
+		    "<td>%llds</td><td>%zu</td><td>%s</td></tr>\n",
 		    room_client_name(c->rc) ? room_client_name(c->rc) : "",
 		    c->peer, (long)c->pgid, room_client_ngroups(c->rc),
-		    render_age(&c->since), c->q.len - c->q.off);
+		    render_age(&c->since), c->q.len - c->q.off,
+		    render_writer(c));
 	}
 	fprintf(f, "</table>\n</body></html>\n");
 }
@@ -127,11 +135,12 @@ render_json(FILE *f, const struct chat_hub *hub)
 		name = room_client_name(c->rc);
 		fprintf(f, "%s{\"name\":%s%s%s,\"transport\":\"%s\","
 		    "\"peer\":\"%s\",\"worker\":%ld,\"rooms\":%zu,"
-		    "\"connected\":%lld,\"queued\":%zu}", first ? "" : ",",
+		    "\"connected\":%lld,\"queued\":%zu,\"writer\":\"%s\"}",
+		    first ? "" : ",",
 		    name ? "\"" : "", name ? name : "null", name ? "\"" : "",
 		    render_transport[c->t], c->peer, (long)c->pgid,
 		    room_client_ngroups(c->rc), render_age(&c->since),
-		    c->q.len - c->q.off);
+		    c->q.len - c->q.off, render_writer(c));
 		first = 0;
 	}
 	fprintf(f, "],\"rooms\":[");

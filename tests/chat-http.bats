@@ -10,13 +10,15 @@ setup() {
 	cd "$BATS_TEST_TMPDIR"
 	CLIENTS=()
 	declare -gA CFD=()
-	local tries
+	local tries extra=()
+	# A test that names --direct gets a hub with it.
+	[[ $BATS_TEST_DESCRIPTION != *--direct* ]] || extra=(--direct)
 	# Random high ports; a clash makes the hub exit 1 and we try again.
 	for tries in 1 2 3 4 5; do
 		PORT=$((20000 + RANDOM % 30000))
 		HPORT=$((PORT + 1))
 		"$PIPEVISOR" chat -v --tcp "127.0.0.1:$PORT" \
-		    --http "127.0.0.1:$HPORT" 2> hub.err 3>&- &
+		    --http "127.0.0.1:$HPORT" "${extra[@]}" 2> hub.err 3>&- &
 		HUB=$!
 		if wait_for 10 grep -q 'chat: ready' hub.err; then
 			break
@@ -55,6 +57,11 @@ client() {
 	CFD[$1]=$fd
 }
 
+# clients_are N: /status.json lists N clients.
+clients_are() {
+	[ "$(get /status.json | sed '1,/^\r$/d' | jq '.clients | length')" = "$1" ]
+}
+
 # get PATH: the raw HTTP response for PATH.
 get() {
 	printf 'GET %s HTTP/1.0\r\nHost: x\r\n\r\n' "$1" |
@@ -90,6 +97,22 @@ get() {
 	assert_output '["ali","javad"]'
 	run jq -c '.counters | {messages, deliveries, dropped}' <<<"$body"
 	assert_output '{"messages":1,"deliveries":2,"dropped":0}'
+	run jq -c '[.clients[] | .writer]' <<<"$body"
+	assert_output '["worker","worker"]'
+}
+
+@test "chat --http --direct: /status.json and the page say the hub writes to named clients" {
+	client carol
+	# carol is connected but has not said her name.
+	wait_for 10 clients_are 3
+	run get /status.json
+	assert_success
+	body=$(sed '1,/^\r$/d' <<<"$output")
+	run jq -c '[.clients[] | {name, writer}]' <<<"$body"
+	assert_output '[{"name":"javad","writer":"hub"},{"name":"ali","writer":"hub"},{"name":null,"writer":"worker"}]'
+	run get /
+	assert_success
+	assert_output --regexp '<tr><td>javad</td><td>tcp:127\.0\.0\.1:[0-9]+</td><td>[0-9]+</td><td>2</td><td>[0-9]+s</td><td>0</td><td>hub</td></tr>'
 }
 
 @test "chat --http: /metrics follows the room as it changes" {
