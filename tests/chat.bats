@@ -1038,8 +1038,10 @@ worker_killed() {
 	worker_killed --direct
 }
 
-@test "chat: churn of 200 clients leaves no zombies, workers, fds or memory behind" {
-	start_hub --tcp 127.0.0.1:0
+# churn [ARGS]: 200 clients join and leave in waves of 20, under a hub
+# with these extra arguments.
+churn() {
+	start_hub --tcp 127.0.0.1:0 "$@"
 	connect obs
 	name obs observer
 	say obs "join churn"
@@ -1083,6 +1085,14 @@ worker_killed() {
 	[ -n "${PV_SANITIZED:-}" ] || [ "$rss1" -le $((rss0 + 4096)) ]
 	say obs ping
 	wait_for 10 grep -qx "+ pong" obs.out
+}
+
+@test "chat: churn of 200 clients leaves no zombies, workers, fds or memory behind" {
+	churn
+}
+
+@test "chat --direct: churn of 200 clients leaves no zombies, workers, fds or memory behind" {
+	churn --direct
 }
 
 # pid_gone_for_good PID: PID is no longer there at all, zombie or not.
