@@ -136,6 +136,23 @@ transcript() {
 	sees carol '+ welcome carol'
 }
 
+# pvchat(1), CAVEATS: the pids in the key file and the message types mean
+# nothing in another pid namespace; pvchat says so in its one line, at
+# once, and the hub serves on.
+@test "pvchat msgq: from another pid namespace: exit 1 at once, 'no hub is listening'" {
+	command -v unshare >/dev/null || skip "unshare not installed"
+	unshare --pid --fork --mount-proc true 2>/dev/null ||
+	    skip "no pid namespaces here"
+	hub --msgq "$KEY"
+	run --separate-stderr timeout 10 unshare --pid --fork --mount-proc \
+	    "$PV_BIN/pvchat" "msgq:$KEY" </dev/null
+	assert_equal "$status" 1
+	assert_equal "$stderr" "pvchat: msgq:$KEY: no hub is listening"
+	client carol "msgq:$KEY"
+	say carol carol
+	sees carol '+ welcome carol'
+}
+
 @test "chat: FIFO and msgq clients share rooms with each other" {
 	hub --fifo "$DIR" --msgq "$KEY"
 	client f "fifo:$DIR"

@@ -826,9 +826,11 @@ transcript_tcp() {
 	assert_output "$(printf 'a.out:0\nb.out:0')"
 }
 
-@test "chat: EMFILE under prlimit --nofile=32: no spin, excess clients closed, recovery (RELIABILITY 34)" {
+# emfile [ARGS]: 40 clients against a hub with these extra arguments and
+# 32 fds.
+emfile() {
 	HUB_WRAP=(prlimit --nofile=32:32)
-	start_hub --tcp 127.0.0.1:0
+	start_hub --tcp 127.0.0.1:0 "$@"
 	local i served refused before after
 	for i in $(seq 1 40); do
 		connect "c$i"
@@ -881,6 +883,16 @@ transcript_tcp() {
 	name again c1
 	say again "join g"
 	reads again "+ joined g"
+}
+
+@test "chat: EMFILE under prlimit --nofile=32: no spin, excess clients closed, recovery (RELIABILITY 34)" {
+	emfile
+}
+
+# --direct takes one more fd per client; without one a client is its
+# worker's to write to, as without --direct.
+@test "chat --direct: EMFILE under prlimit --nofile=32: no spin, excess clients closed, recovery (RELIABILITY 34)" {
+	emfile --direct
 }
 
 @test "chat: --max-clients turns the excess away with one line, then serves again" {
