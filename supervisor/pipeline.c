@@ -9,10 +9,11 @@
  * did not start (libpipeline's known flaw); a process 1 that reaps any
  * child hands back what was a stage's (pv_pipeline_reaped).  Waits block
  * in ppoll under pv_sig_waitmask(), so a caught signal ends a wait with
- * EINTR instead of being lost.  A finished pipeline can be reset and started again: what
- * its first start built (the stages' environments, the search path,
- * scratch buffers) is kept, so a supervisor's restart costs little more
- * than the fork and exec.  Nothing here exits or prints.
+ * EINTR instead of being lost.  A finished pipeline can be reset and
+ * started again: what its first start built (the stages' environments,
+ * the search path, scratch buffers) is kept, so a supervisor's restart
+ * costs little more than the fork and exec.  Nothing here exits or
+ * prints.
  */
 #include <sys/pidfd.h>
 #include <sys/types.h>

@@ -256,6 +256,20 @@ name() {
 	reads "$1" "+ welcome ${2:-$1}"
 }
 
+# alice_and_bob_in_g: clients a (alice) and b (bob) of HUB, both in
+# group g, each having read the replies and notices that caused.
+alice_and_bob_in_g() {
+	connect a
+	connect b
+	name a alice
+	name b bob
+	say a "join g"
+	reads a "+ joined g"
+	say b "join g"
+	reads b "+ joined g"
+	reads a "* bob joined g"
+}
+
 # workers: the chat workers under HUB, named "chat worker PEER" by
 # setproctitle (whoever forks them: the hub or a spawner).
 workers() {
@@ -1010,15 +1024,7 @@ emfile() {
 # started with these extra arguments.
 worker_killed() {
 	start_hub --tcp 127.0.0.1:0 "$@"
-	connect a
-	connect b
-	name a alice
-	name b bob
-	say a "join g"
-	reads a "+ joined g"
-	say b "join g"
-	reads b "+ joined g"
-	reads a "* bob joined g"
+	alice_and_bob_in_g
 	local w
 	w=$(worker_of b)
 	[ -n "$w" ]
@@ -1299,15 +1305,7 @@ holds_socket() {
 wakeups_per_30() {
 	rm -f hub.err
 	start_hub --tcp 127.0.0.1:0 "$@"
-	connect a
-	connect b
-	name a alice
-	name b bob
-	say a "join g"
-	reads a "+ joined g"
-	say b "join g"
-	reads b "+ joined g"
-	reads a "* bob joined g"
+	alice_and_bob_in_g
 	local w before i
 	w=$(worker_of b)
 	before=$(switches "$w")
@@ -1432,16 +1430,8 @@ wakeups_per_30() {
 # clients, one of them not named yet.
 term_all() {
 	start_hub --tcp 127.0.0.1:0 "$@"
-	connect a
-	connect b
+	alice_and_bob_in_g
 	connect c
-	name a alice
-	name b bob
-	say a "join g"
-	reads a "+ joined g"
-	say b "join g"
-	reads b "+ joined g"
-	reads a "* bob joined g"
 	# c has not even said its name yet.
 	wait_for 5 workers_are 3
 	local ws

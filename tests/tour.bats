@@ -77,27 +77,33 @@ has_line() {
 	}
 }
 
-# gate NAME: puts a NAME first in PATH which, the first time it runs,
-# creates NAME.called and waits (at most 10 s) until NAME.go exists
-# before running the real NAME: the demo is held right there, so a
-# signal can be sent to it at a known point.
-gate() {
-	local real
-	real=$(command -v "$1")
-	mkdir -p gate
-	cat > "gate/$1" <<-EOF
+# gate_in DIR NAME [ARMED]: writes DIR/NAME, a NAME which, the first time
+# it runs (once the file ARMED exists, if given), creates NAME.called and
+# waits (at most 10 s) until NAME.go exists before running the real NAME.
+gate_in() {
+	local real armed=
+	real=$(command -v "$2")
+	[ -z "${3:-}" ] || armed="[ -e \"$PWD/$3\" ] && "
+	mkdir -p "$1"
+	cat > "$1/$2" <<-EOF
 	#!/bin/sh
-	if [ ! -e "$PWD/$1.called" ]; then
-		: > "$PWD/$1.called"
+	if $armed[ ! -e "$PWD/$2.called" ]; then
+		: > "$PWD/$2.called"
 		i=0
-		while [ ! -e "$PWD/$1.go" ] && [ \$i -lt 500 ]; do
+		while [ ! -e "$PWD/$2.go" ] && [ \$i -lt 500 ]; do
 			sleep 0.02
 			i=\$((i + 1))
 		done
 	fi
 	exec "$real" "\$@"
 	EOF
-	chmod +x "gate/$1"
+	chmod +x "$1/$2"
+}
+
+# gate NAME: puts a gate_in NAME first in PATH: the demo is held right
+# there, so a signal can be sent to it at a known point.
+gate() {
+	gate_in gate "$1"
 	PATH=$PWD/gate:$PATH
 }
 
@@ -430,24 +436,10 @@ gate() {
 # at the date(1) of its wait for the supervisor to stop (a gate armed only
 # once the first TERM is on its way), where the second TERM arrives.
 @test "tour: a second TERM during demo-shm's cleanup does not cut it short" {
-	local real sup board
+	local sup board
 	gate timeout
-	real=$(command -v date)
 	# In the demo's PATH only: the test's own helpers call date too.
-	mkdir -p demo-gate
-	cat > demo-gate/date <<-EOF
-	#!/bin/sh
-	if [ -e "$PWD/armed" ] && [ ! -e "$PWD/date.called" ]; then
-		: > "$PWD/date.called"
-		i=0
-		while [ ! -e "$PWD/date.go" ] && [ \$i -lt 500 ]; do
-			sleep 0.02
-			i=\$((i + 1))
-		done
-	fi
-	exec "$real" "\$@"
-	EOF
-	chmod +x demo-gate/date
+	gate_in demo-gate date armed
 	PATH=$PWD/demo-gate:$PATH BUILD=$PV_BUILD sh "$ROOT/scripts/demo-shm" \
 	    > shm.out 2>&1 < /dev/null 3>&- &
 	DEMO=$!
