@@ -17,9 +17,12 @@
  * Data path of one `send 1 hi` from a TCP client:
  *   client --socket--> worker (validates, sanitises with pv_vis)
  *          --pipe, "S 1 hi\n"--> hub (routes, formats "[1] javad: hi\n"
- *          once) --pipe, batched--> each member's worker --socket--> client
- * With --direct the last leg is the hub's: --socket, batched--> client
- * (a paced delivery then costs no worker a wake-up; enum chat_output).
+ *          once) --socket, batched--> each member
+ * The hub writes that last leg itself into its copy of each TCP client's
+ * socket, once the client has a name: a paced delivery then costs no
+ * worker a wake-up (enum chat_output).  With --no-direct or --outbound,
+ * and for the FIFO, message-queue and UDP clients, it goes through the
+ * worker: --pipe, batched--> each member's worker --> client.
  * The hub never blocks: every pipe to a worker is non-blocking and has a
  * bounded queue; a worker whose queue overflows is killed (its client is
  * too slow) and the others see "* NAME quit".
@@ -147,8 +150,8 @@ extern const char chat_help_text[];
  *              its place among the replies, so replies keep the order
  *              of the commands
  *   "D reason" the client is gone (end of file, error, idle): no reply
- *   "O"  with --direct only: the welcome is out, and the client's output
- *        is the hub's from here (see "--direct" in pipevisor_chat.c)
+ *   "O"  the welcome is out, and the client's output is the hub's from
+ *        here (a TCP client, without --no-direct; see chat_tcp_client)
  * Everything the hub sends a worker is bytes for the client, lines ready
  * to write; the hub closing the pipe means "close the connection once
  * these bytes are out".
@@ -314,8 +317,8 @@ struct chat_queue {
 };
 
 /*
- * Who writes a client's output.  A TCP client of a hub with --direct
- * (and no --outbound chain) starts with its worker, like every other;
+ * Who writes a client's output.  A TCP client (unless --no-direct or an
+ * --outbound chain) starts with its worker, like every other;
  * once its name is accepted, the hub holds what comes after the welcome
  * until the worker says the welcome is out ("O"), and from then on
  * writes the client's queue to its own copy of the socket.
@@ -343,7 +346,7 @@ struct chat_client {
 	struct chat_queue	 q;
 	int			 watch_fd;	/* waited on for room, or -1 */
 	int			 dirty, overflow, closing;
-	int			 sock;		/* --direct: the hub's copy */
+	int			 sock;		/* the hub's copy, or -1 */
 	enum chat_output	 out;		/* who writes to the client */
 	size_t			 piped;		/* CHAT_OUT_HANDING: to_w's part */
 	int			 in_w;		/* msgq/UDP: the client's lines */
@@ -389,7 +392,7 @@ struct chat_hub {
 	struct timespec		 idle, timeout, grace;
 	const char		*inbound, *outbound, *filters;
 	int			 verbose;
-	int			 direct;	/* --direct */
+	int			 direct;	/* -1 until the options are read */
 	/* Transports. */
 	int			 tcp[8];
 	size_t			 ntcp;

@@ -794,7 +794,7 @@ hub_worker_line(struct chat_client *c, char *line, size_t len)
 		}
 		hub_replyf(c, '+', "welcome %s", cmd.arg);
 		if (c->sock >= 0) {
-			/* --direct: the worker says when the welcome is out. */
+			/* The worker says when the welcome is out. */
 			c->out = CHAT_OUT_HANDING;
 			c->piped = c->q.len - c->q.off;
 		}

@@ -58,7 +58,7 @@ render_age(const struct timespec *t)
 	return (long long)pv_ts_sub(now, *t).tv_sec;
 }
 
-/* Who writes c's lines to it: the hub (--direct, handed over) or its worker. */
+/* Who writes c's lines to it: the hub (handed over) or its worker. */
 static const char *
 render_writer(const struct chat_client *c)
 {

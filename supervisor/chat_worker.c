@@ -16,8 +16,8 @@
  * itself ("+ welcome" or "- ...") before it parses the next line.  From
  * then on, with a socket or FIFO for output, the bytes go from the hub's
  * pipe to the client with splice(2) and never through the worker's memory.
- * With --direct, a TCP client's worker hands its output to the hub once
- * the welcome is written ("O", chat.h), and from then on only reads.
+ * A TCP client's worker (unless --no-direct) hands its output to the hub
+ * once the welcome is written ("O", chat.h), and from then on only reads.
  *
  * Optional filter chains (--inbound, --outbound) run as the worker's
  * children in its process group, so the hub's one killpg after the
@@ -84,7 +84,7 @@ struct worker {
 	int		 named;		/* the hub accepted a name */
 	int		 verdict;	/* waiting for the answer to a name */
 	int		 expect;	/* replies due, while not named */
-	int		 handed;	/* --direct: "O" sent to the hub */
+	int		 handed;	/* "O" sent: the hub writes */
 	char		 head[16];	/* the start of a reply line */
 	size_t		 headlen;
 	int		 splice_ok;
@@ -871,8 +871,8 @@ chat_worker_main(void *arg)
 			dead |= pump_step(wp, &wp->b, WORKER_COUNTING(wp) &&
 			    !wp->use_a) == -1;
 		/*
-		 * --direct: the welcome is out, so the hub may write to the
-		 * client from here without overtaking anything of ours.
+		 * The welcome is out, so the hub may write to the client
+		 * from here without overtaking anything of ours.
 		 */
 		if (cfg->direct && wp->named && !wp->handed &&
 		    wp->a.len == 0 && !wp->a.discard) {

@@ -52,7 +52,7 @@ static void
 chat_usage(FILE *fp)
 {
 	fprintf(fp,
-	    "usage: pipevisor chat [-hv] [--direct] [--tcp ADDR:PORT]... "
+	    "usage: pipevisor chat [-hv] [--no-direct] [--tcp ADDR:PORT]... "
 	    "[--fifo DIR]\n"
 	    "                      [--msgq PATH] "
 	    "[--udp ADDR:PORT] [--http ADDR:PORT]\n"
@@ -131,9 +131,9 @@ chat_tcp_client(struct chat_hub *hub, int fd)
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
 	}
 	/*
-	 * --direct: the hub keeps a copy of the socket to write the client's
-	 * output to once the worker hands it over (chat.h).  Without one (no
-	 * fd left) this client's worker writes, as without --direct.
+	 * The hub keeps a copy of the socket to write the client's output
+	 * to once the worker hands it over (chat.h).  Without one (no fd
+	 * left) this client's worker writes, as with --no-direct.
 	 */
 	if (hub->direct &&
 	    (c->sock = fcntl(fd, F_DUPFD_CLOEXEC, CHAT_WFD_UDP + 1)) >= 0) {
@@ -141,9 +141,9 @@ chat_tcp_client(struct chat_hub *hub, int fd)
 		c->wcfg.direct = 1;
 	}
 	/*
-	 * Keep the kernel's share of a slow client's queue small too.  With
-	 * --direct the socket also takes the place of the worker's pipe
-	 * (64 KiB): a client that delays its ACKs (it sends too, so TCP
+	 * Keep the kernel's share of a slow client's queue small too.  When
+	 * the hub writes, the socket also takes the place of the worker's
+	 * pipe (64 KiB): a client that delays its ACKs (it sends too, so TCP
 	 * thinks it interactive) would otherwise stall the hub's writes by
 	 * the delayed-ACK timer, again and again, in a burst.
 	 */
@@ -339,7 +339,7 @@ pipevisor_chat(int argc, char *argv[])
 {
 	enum { O_FIFO = 256, O_MSGQ, O_UDP, O_HTTP, O_INBOUND, O_OUTBOUND,
 	    O_MAXLINE, O_MAXGROUPS, O_MAXCLIENTS, O_QUEUE, O_IDLE, O_TIMEOUT,
-	    O_GRACE, O_DIRECT_OUT };
+	    O_GRACE, O_DIRECT_OUT, O_NO_DIRECT };
 	static const struct option longopts[] = {
 		{ "direct",	 no_argument,	    NULL, O_DIRECT_OUT },
 		{ "fifo",	 required_argument, NULL, O_FIFO },
@@ -352,6 +352,7 @@ pipevisor_chat(int argc, char *argv[])
 		{ "max-groups",	 required_argument, NULL, O_MAXGROUPS },
 		{ "max-line",	 required_argument, NULL, O_MAXLINE },
 		{ "msgq",	 required_argument, NULL, O_MSGQ },
+		{ "no-direct",	 no_argument,	    NULL, O_NO_DIRECT },
 		{ "outbound",	 required_argument, NULL, O_OUTBOUND },
 		{ "queue",	 required_argument, NULL, O_QUEUE },
 		{ "tcp",	 required_argument, NULL, 't' },
@@ -379,6 +380,7 @@ pipevisor_chat(int argc, char *argv[])
 	hub.grace.tv_sec = 2;
 	hub.reserve = hub.devnull = hub.fifo_lock = hub.lobby = -1;
 	hub.spawn_fd = -1;
+	hub.direct = -1;	/* the hub writes, unless --outbound */
 	hub.msqid = hub.msgq_lock = hub.gw_fd = hub.udp = -1;
 	hub.stopped = chat_stopped;
 	TAILQ_INIT(&hub.clients);
@@ -402,6 +404,9 @@ pipevisor_chat(int argc, char *argv[])
 			break;
 		case O_DIRECT_OUT:
 			hub.direct = 1;
+			break;
+		case O_NO_DIRECT:
+			hub.direct = 0;
 			break;
 		case O_FIFO:
 			fifo = optarg;
@@ -469,9 +474,11 @@ pipevisor_chat(int argc, char *argv[])
 	if (ntcp == 0 && fifo == NULL && msgq == NULL && udp == NULL)
 		return chat_usage_error("%s", "no transport: give --tcp, "
 		    "--fifo, --msgq or --udp");
-	if (hub.direct && hub.outbound != NULL)
+	if (hub.direct == 1 && hub.outbound != NULL)
 		return chat_usage_error("%s", "--direct and --outbound cannot "
 		    "go together: an outbound chain is written by the worker");
+	if (hub.direct == -1)
+		hub.direct = hub.outbound == NULL;
 	if (hub.queue < hub.max_line * 4 + 64)
 		return chat_usage_error("--queue must hold a whole line: at "
 		    "least %zu bytes", hub.max_line * 4 + 64);

@@ -374,7 +374,7 @@ wait_hub() {
 @test "chat: --help prints the usage on stdout and exits 0" {
 	run --separate-stderr "$PIPEVISOR" chat --help
 	assert_success
-	assert_line --index 0 --partial "usage: pipevisor chat [-hv] [--direct] [--tcp ADDR:PORT]..."
+	assert_line --index 0 --partial "usage: pipevisor chat [-hv] [--no-direct] [--tcp ADDR:PORT]..."
 	assert_output --partial "[--max-line N]"
 	assert_equal "$stderr" ""
 }
@@ -486,8 +486,8 @@ transcript_tcp() {
 	transcript_tcp
 }
 
-@test "chat --direct: the seeds' transcript: javad and ali over TCP" {
-	transcript_tcp --direct
+@test "chat --no-direct: the seeds' transcript: javad and ali over TCP" {
+	transcript_tcp --no-direct
 }
 
 @test "chat: names: welcome, taken ignoring case, reserved, bad, CRLF (RELIABILITY 33)" {
@@ -903,10 +903,10 @@ emfile() {
 	emfile
 }
 
-# --direct takes one more fd per client; without one a client is its
-# worker's to write to, as without --direct.
-@test "chat --direct: EMFILE under prlimit --nofile=32: no spin, excess clients closed, recovery (RELIABILITY 34)" {
-	emfile --direct
+# The hub takes one more fd per TCP client; without one a client is its
+# worker's to write to, as with --no-direct.
+@test "chat --no-direct: EMFILE under prlimit --nofile=32: no spin, excess clients closed, recovery (RELIABILITY 34)" {
+	emfile --no-direct
 }
 
 @test "chat: --max-clients turns the excess away with one line, then serves again" {
@@ -1050,10 +1050,10 @@ worker_killed() {
 	worker_killed
 }
 
-# With --direct the hub holds a copy of the socket: the connection must
-# close all the same when the worker dies.
-@test "chat --direct: a worker killed with SIGKILL: peers see it quit, its connection closes, the hub serves on" {
-	worker_killed --direct
+# The hub holds a copy of the socket: the connection must close all the
+# same when the worker dies, with the copy (the default) or without it.
+@test "chat --no-direct: a worker killed with SIGKILL: peers see it quit, its connection closes, the hub serves on" {
+	worker_killed --no-direct
 }
 
 # churn [ARGS]: 200 clients join and leave in waves of 20, under a hub
@@ -1109,8 +1109,8 @@ churn() {
 	churn
 }
 
-@test "chat --direct: churn of 200 clients leaves no zombies, workers, fds or memory behind" {
-	churn --direct
+@test "chat --no-direct: churn of 200 clients leaves no zombies, workers, fds or memory behind" {
+	churn --no-direct
 }
 
 # pid_gone_for_good PID: PID is no longer there at all, zombie or not.
@@ -1213,8 +1213,8 @@ slow_paced() {
 	slow_paced
 }
 
-@test "chat --direct: a client that stops reading is dropped; the others get every line (RELIABILITY 29)" {
-	slow_paced --direct
+@test "chat --no-direct: a client that stops reading is dropped; the others get every line (RELIABILITY 29)" {
+	slow_paced --no-direct
 }
 
 # A burst is routed faster than any reader's worker can forward it: the
@@ -1239,8 +1239,8 @@ slow_burst() {
 	slow_burst
 }
 
-@test "chat --direct: a burst of 10000 lines in one write: only the client that does not read is dropped (RELIABILITY 29)" {
-	slow_burst --direct
+@test "chat --no-direct: a burst of 10000 lines in one write: only the client that does not read is dropped (RELIABILITY 29)" {
+	slow_burst --no-direct
 }
 
 # hub_anon_kb: the hub process's own anonymous memory, in kB.
@@ -1280,7 +1280,7 @@ hub_anon_under() {
 	wait_for 10 hub_anon_under $((base + 512))
 }
 
-# --- --direct: the hub writes to the sockets ---------------------------------
+# --- the hub writes to the sockets (without --no-direct) ---------------------
 
 # switches PID: how many times PID has been switched out (it was woken to
 # do something, or preempted), from /proc/PID/status.
@@ -1321,23 +1321,24 @@ wakeups_per_30() {
 	assert_equal "$STATUS" 0
 }
 
-# The point of --direct: a delivery wakes no worker.  The same exchange
-# without it is the control, and shows that the count sees wake-ups.
-@test "chat --direct: once named, a client's lines no longer wake its worker" {
+# The point of the hub writing: a delivery wakes no worker.  The same
+# exchange with --no-direct is the control, and shows that the count sees
+# wake-ups.
+@test "chat: once named, a client's lines no longer wake its worker (with --no-direct they do)" {
 	local with without
-	wakeups_per_30 --direct
-	with=$WAKEUPS
 	wakeups_per_30
+	with=$WAKEUPS
+	wakeups_per_30 --no-direct
 	without=$WAKEUPS
-	echo "bob's worker switched out $with times with --direct, $without without" >&3
+	echo "bob's worker switched out $with times by default, $without with --no-direct" >&3
 	[ "$without" -ge 30 ]
 	[ "$with" -le 3 ]
 }
 
 # The hub holds one copy of each named client's socket, and lets it go
-# with the client; the worker keeps fds 0-4 as without --direct.
-@test "chat --direct: the hub holds a copy of each client's socket, and none once it left (RELIABILITY 13)" {
-	start_hub --tcp 127.0.0.1:0 --direct
+# with the client; the worker keeps fds 0-4 all the same.
+@test "chat: the hub holds a copy of each client's socket, and none once it left (RELIABILITY 13)" {
+	start_hub --tcp 127.0.0.1:0
 	local before w sock i ok=0
 	before=$(fd_count "$HUB")
 	connect a
@@ -1367,8 +1368,8 @@ wakeups_per_30() {
 # The hand-over happens while lines for the client are arriving: what
 # came before the welcome goes through the worker, what comes after it
 # waits for the worker's "O", so nothing is lost, doubled or reordered.
-@test "chat --direct: a name, commands and 300 private lines at once: all in order across the hand-over" {
-	start_hub --tcp 127.0.0.1:0 --direct
+@test "chat: a name, commands and 300 private lines at once: all in order across the hand-over" {
+	start_hub --tcp 127.0.0.1:0
 	connect a
 	name a alice
 	local i lines=""
@@ -1399,10 +1400,10 @@ wakeups_per_30() {
 	closed c
 }
 
-# A hub with --direct still serves FIFO and UDP clients through their
-# workers, in the same rooms as its TCP clients.
-@test "chat --direct: UDP clients share the rooms with TCP clients" {
-	start_hub --tcp 127.0.0.1:0 --udp 127.0.0.1:0 --direct
+# The hub writes to its TCP clients, and still serves FIFO and UDP
+# clients through their workers, in the same rooms.
+@test "chat: UDP clients share the rooms with TCP clients" {
+	start_hub --tcp 127.0.0.1:0 --udp 127.0.0.1:0
 	connect a
 	connect_udp u
 	name a alice
@@ -1456,8 +1457,8 @@ term_all() {
 	term_all
 }
 
-@test "chat --direct: SIGTERM: every client told, connections closed, exit 0, no worker left" {
-	term_all --direct
+@test "chat --no-direct: SIGTERM: every client told, connections closed, exit 0, no worker left" {
+	term_all --no-direct
 }
 
 @test "chat: SIGINT and SIGHUP stop it too, with exit status 0" {
@@ -1476,9 +1477,10 @@ term_all() {
 
 # stuck_setup ARGS...: a hub (with ARGS) where client slow does not read
 # and is owed about 1.4 MB: more than the buffers between its worker and
-# it hold (the hub sizes the worker's SO_SNDBUF from --queue), so its
-# worker is stuck writing, but less than those and the 1 MB --queue, so
-# it is not dropped.
+# it hold (the hub sizes the worker's SO_SNDBUF from --queue), so with
+# --no-direct its worker is stuck writing, but less than those and the
+# 1 MB --queue, so it is not dropped.  When the hub writes (the default)
+# the socket's larger send buffer takes what the pipe took.
 stuck_setup() {
 	start_hub --tcp 127.0.0.1:0 --queue 1048576 "$@"
 	connect fast
@@ -1506,8 +1508,10 @@ stuck_setup() {
 	[ "$(ss -Htn "dport = :$lport" | awk '{ print $3 }')" -gt 0 ]
 }
 
-@test "chat: SIGTERM with a client that does not read: exit 0 within grace + a bound" {
-	stuck_setup --grace 1
+# The grace is for workers stuck writing: a worker writes its client's
+# lines with --no-direct.
+@test "chat --no-direct: SIGTERM with a client that does not read: exit 0 within grace + a bound" {
+	stuck_setup --no-direct --grace 1
 	local t0 t1 ws w
 	ws=$(workers)
 	t0=$(date +%s%N)
@@ -1527,8 +1531,8 @@ stuck_setup() {
 	done
 }
 
-@test "chat: a second SIGTERM during the grace kills at once" {
-	stuck_setup --grace 60
+@test "chat --no-direct: a second SIGTERM during the grace kills at once" {
+	stuck_setup --no-direct --grace 60
 	local ws w
 	ws=$(workers)
 	kill -TERM "$HUB"
@@ -1543,6 +1547,30 @@ stuck_setup() {
 	for w in $ws; do
 		wait_for 5 group_gone "$w"
 	done
+}
+
+# When the hub writes, what a slow client is owed at SIGTERM is the
+# kernel's or, past the socket's buffer, the hub's for up to the grace:
+# the client that reads on gets every line, the shutdown line, the end.
+@test "chat: SIGTERM with a client behind: it reads every line, then the shutdown line, then end of file" {
+	stuck_setup --grace 60
+	local got
+	kill -TERM "$HUB"
+	reads fast "* server shutting down"
+	closed fast
+	wait_for 10 grep -q 'SIGTERM: stopping 2 clients' hub.err
+	# slow reads only now, and must not need the grace's 60 s.
+	run timeout 30 cat <&"${CFD[slow]}"
+	assert_success
+	assert_equal "${#lines[@]}" 13003
+	assert_equal "${lines[0]}" "+ welcome slow"
+	assert_equal "${lines[1]}" "+ joined g"
+	assert_equal "${lines[13002]}" "* server shutting down"
+	got=$(printf '%s\n' "${lines[@]:2:13000}" | sed 's/^\[g\] fast: /send g /')
+	assert_equal "$got" "$(cat lines)"
+	wait_for 10 hub_gone
+	wait_hub
+	assert_equal "$STATUS" 0
 }
 
 # --- UDP ----------------------------------------------------------------------
