@@ -32,29 +32,35 @@
  * bench/treepss.c does: PSS is the sum of the Pss lines of
  * /proc/PID/smaps_rollup, before connecting, with every client joined,
  * at the last delivery ("end") and a second later ("at rest": what the
- * server kept after giving back what it can); CPU time is the sum over the tree of each thread's
- * /proc/PID/task/TID/schedstat run time (nanoseconds; utime and stime in
- * clock ticks would lose up to a tick per process) plus the cutime and
- * cstime of children the tree reaped, process by process, from just
- * before the first send to the last delivery, while every client is
- * still connected (pipevisor chat's per-client workers exit on
- * disconnect).  The time of a process that exits in between is lost if
- * its parent ignores SIGCHLD; server_procs_gone counts those.
+ * server kept after giving back what it can); CPU time is the sum over
+ * the tree of each thread's /proc/PID/task/TID/schedstat run time
+ * (nanoseconds; utime and stime in clock ticks would lose up to a tick
+ * per process) plus the cutime and cstime of children the tree reaped,
+ * process by process, from just before the first send to the last
+ * delivery, while every client is still connected (pipevisor chat's
+ * per-client workers exit on disconnect).  The time of a process that
+ * exits in between is lost if its parent ignores SIGCHLD;
+ * server_procs_gone counts those.
  *
  * Prints one line of key=value pairs, or a JSON object with --json:
  * the counts, deliveries_per_s, p50_us, p99_us, max_us, lost, duplicated,
  * reordered, malformed and unexpected lines (an IRC echo to the sender,
  * a delivery before the run), server_errors ("-" or numeric error lines),
- * disconnected, timed_out, self_cpu_ms, and with --server-pid
+ * disconnected, timed_out, self_cpu_ms, steal_ms, and with --server-pid
  * server_cpu_ms, cpu_us_per_delivery, server_procs, server_procs_gone,
  * pss_idle_kb, pss_kb (joined), pss_end_kb, pss_rest_kb, and per client
  * over idle pss_per_client_kb, pss_end_per_client_kb and
- * pss_rest_per_client_kb.  -v reports the phases on stderr.  Uses
- * epoll, non-blocking sockets and a timerfd for pacing, no threads, and
- * raises RLIMIT_NOFILE as N needs.  Handles no signals; SIGPIPE is avoided
- * with MSG_NOSIGNAL.  Exit status: 0 with a report (losses included), 1 if
- * the clients could not connect or join, or on another runtime failure,
- * 2 on usage.
+ * pss_rest_per_client_kb.  steal_ms is the time a hypervisor took from
+ * this machine's CPUs over the run (the window of self_cpu_ms: from the
+ * first send to the last delivery or the time-out), summed over the CPUs:
+ * the steal field of the "cpu" line of /proc/stat, read in clock ticks
+ * (10 ms at USER_HZ 100), or -1 if /proc/stat cannot be read.  Much steal
+ * time lengthens the latencies and lowers the rates of any server.
+ * -v reports the phases on stderr.  Uses epoll, non-blocking sockets and
+ * a timerfd for pacing, no threads, and raises RLIMIT_NOFILE as N needs.
+ * Handles no signals; SIGPIPE is avoided with MSG_NOSIGNAL.  Exit
+ * status: 0 with a report (losses included), 1 if the clients could not
+ * connect or join, or on another runtime failure, 2 on usage.
  */
 #include <sys/types.h>
 #include <sys/epoll.h>
@@ -174,6 +180,7 @@ struct run {
 	uint64_t abandoned;	/* what closed clients will never receive */
 	uint64_t t_start, t_last;
 	uint64_t self_start, self_end;	/* chatload's own CPU time, ns */
+	long long steal_start, steal_end; /* machine's steal ticks, or -1 */
 	int	 timed_out;
 	int	 errors_shown;
 };
@@ -199,6 +206,31 @@ self_cpu_ns(void)
 	return ((uint64_t)ru.ru_utime.tv_sec + (uint64_t)ru.ru_stime.tv_sec) *
 	    1000000000ULL + ((uint64_t)ru.ru_utime.tv_usec +
 	    (uint64_t)ru.ru_stime.tv_usec) * 1000ULL;
+}
+
+/*
+ * Returns the steal time of all CPUs together so far, in clock ticks
+ * (field 8 of the "cpu" line of /proc/stat), or -1 if it cannot be read.
+ */
+static long long
+steal_ticks(void)
+{
+	char buf[512];
+	unsigned long long st;
+	ssize_t n;
+	int fd;
+
+	if ((fd = open("/proc/stat", O_RDONLY | O_CLOEXEC)) == -1)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	/* The first line; kernels before 2.6.11 have no steal field. */
+	if (sscanf(buf, "cpu %*u %*u %*u %*u %*u %*u %*u %llu", &st) != 1)
+		return -1;
+	return (long long)st;
 }
 
 /* Prints the synopsis and exits 2. */
@@ -1105,6 +1137,7 @@ run_start(struct run *r)
 
 	r->phase = PH_RUN;
 	r->self_start = self_cpu_ns();
+	r->steal_start = steal_ticks();
 	r->t_start = r->last_progress = r->t_last = now_ns();
 	if (r->verbose)
 		fprintf(stderr, "chatload: sending\n");
@@ -1181,6 +1214,8 @@ report(struct run *r, const struct tree *idle, const struct tree *joined,
 {
 	double secs, cpu_us;
 	uint64_t lost;
+	long long steal_ms = -1;
+	long hz;
 	int f = 1, gone;
 
 	qsort(r->lat, r->nlat, sizeof(*r->lat), float_cmp);
@@ -1219,6 +1254,10 @@ report(struct run *r, const struct tree *idle, const struct tree *joined,
 	report_field(r, &f, "timed_out", "%d", r->timed_out);
 	report_field(r, &f, "self_cpu_ms", "%.1f",
 	    (r->self_end - r->self_start) / 1e6);
+	hz = sysconf(_SC_CLK_TCK);
+	if (r->steal_start >= 0 && r->steal_end >= r->steal_start && hz > 0)
+		steal_ms = (r->steal_end - r->steal_start) * 1000 / hz;
+	report_field(r, &f, "steal_ms", "%lld", steal_ms);
 	if (r->server_pid > 0) {
 		cpu_us = tree_cpu_delta(t0, t1, &gone) / 1e3;
 		report_field(r, &f, "server_cpu_ms", "%.1f", cpu_us / 1e3);
@@ -1459,6 +1498,7 @@ main(int argc, char *argv[])
 		}
 	}
 	r->self_end = self_cpu_ns();
+	r->steal_end = steal_ticks();
 	/* Measure before anyone leaves: pv's workers exit with their client. */
 	if (r->server_pid > 0) {
 		server_measure(r, 1, &t1, "end");
