@@ -384,7 +384,6 @@ struct chat_hub {
 	struct chat_clients	 dirty;
 	struct chat_clients	 parked;	/* senders held back */
 	size_t			 nclients, ncongested;
-	struct pv_timer		*flush_timer;
 	struct pv_timer		*trim_timer;	/* heap back to the kernel */
 	size_t			 freed;		/* queue bytes since a trim */
 	/* Options. */
@@ -414,6 +413,7 @@ struct chat_hub {
 	struct http		*http;
 	/* Life. */
 	int			 stopping;
+	int			 done;		/* the loop ends */
 	struct pv_timer		*kill_timer;
 	struct timespec		 started;	/* CLOCK_REALTIME */
 	/* Called when the last client is gone while stopping. */
@@ -445,6 +445,13 @@ void	hub_client_input(struct chat_client *c, const char *buf, size_t n);
 
 /* The client sent its last input (msgq 'X'). */
 void	hub_client_input_end(struct chat_client *c);
+
+/*
+ * Writes every queue that got bytes out, as far as the pipes and sockets
+ * take them.  The hub's loop calls it when each round ends, so one write
+ * carries all a client got in the round, and nothing waits for a wake-up.
+ */
+void	hub_flush(struct chat_hub *hub);
 
 /* Stops: every client told "* server shutting down", then closed. */
 void	hub_shutdown(struct chat_hub *hub);

@@ -229,7 +229,7 @@ chat_stopped(struct chat_hub *hub)
 	chat_msgq_close(hub);
 	chat_fifo_close(hub);
 	chat_udp_close(hub);
-	pv_loop_break(hub->loop);
+	hub->done = 1;
 }
 
 /* --grace has passed: the workers still there are killed. */
@@ -528,9 +528,14 @@ pipevisor_chat(int argc, char *argv[])
 	if (hub.verbose)
 		warnx("chat: ready");
 
-	if (pv_loop_run(hub.loop) == -1) {
-		warn("chat: event loop");
-		status = CHAT_EXIT_FAIL;
+	/* Each round's lines go out before the next wait (hub_flush). */
+	while (!hub.done) {
+		if (pv_loop_once(hub.loop) == -1) {
+			warn("chat: event loop");
+			status = CHAT_EXIT_FAIL;
+			break;
+		}
+		hub_flush(&hub);
 	}
 	goto out;
 fail:
@@ -544,7 +549,6 @@ out:
 	chat_msgq_close(&hub);
 	chat_spawner_stop(&hub);
 	pv_loop_cancel_timer(hub.loop, hub.kill_timer);
-	pv_loop_cancel_timer(hub.loop, hub.flush_timer);
 	pv_loop_cancel_timer(hub.loop, hub.trim_timer);
 	room_free(hub.room);
 	pv_loop_free(hub.loop);

@@ -1335,6 +1335,51 @@ wakeups_per_30() {
 	[ "$with" -le 3 ]
 }
 
+# traced PID: a tracer (strace) is attached to PID.
+traced() {
+	[ "$(awk '/^TracerPid:/ { print $2 }' "/proc/$1/status")" != 0 ]
+}
+
+# has_alices_lines FILE: FILE has the 200 lines of batching's burst.
+has_alices_lines() {
+	[ "$(grep -c '^\[g\] alice: line ' "$1")" -eq 200 ]
+}
+
+# batching [ARGS]: a hub with these extra arguments, alice and bob in
+# group g, and 200 lines from alice in one write.  The worker forwards
+# them in one write and the hub reads them in one round, so each of the
+# 400 deliveries (alice reads her own) must not cost a write of its own.
+# Counts the hub's writes that carry them: to sockets, or with
+# --no-direct to the workers' pipes.
+batching() {
+	start_hub --tcp 127.0.0.1:0 "$@"
+	alice_and_bob_in_g
+	local i st n
+	for i in $(seq -w 1 200); do
+		echo "send g line $i"
+	done >burst
+	strace -qq -p "$HUB" -e trace=sendto,write -o hub.trace &
+	st=$!
+	wait_for 10 traced "$HUB"
+	cat burst >&"${CFD[a]}"
+	wait_for 10 has_alices_lines b.out
+	wait_for 10 has_alices_lines a.out
+	kill "$st"
+	wait "$st" || true
+	n=$(grep -c '^\(sendto\|write\)([0-9]*, "\[g\] alice: line ' hub.trace || true)
+	echo "400 deliveries in $n writes of the hub" >&3
+	[ "$n" -ge 2 ]
+	[ "$n" -le 8 ]
+}
+
+@test "chat: 200 lines that reach the hub together go to each reader in a write or few" {
+	batching
+}
+
+@test "chat --no-direct: 200 lines that reach the hub together go to each reader's worker in a write or few" {
+	batching --no-direct
+}
+
 # The hub holds one copy of each named client's socket, and lets it go
 # with the client; the worker keeps fds 0-4 all the same.
 @test "chat: the hub holds a copy of each client's socket, and none once it left (RELIABILITY 13)" {
