@@ -209,6 +209,26 @@ self_cpu_ns(void)
 }
 
 /*
+ * Reads the start of the /proc file path into buf (size bytes) as a
+ * string; returns its length, or -1 if it cannot be read or is empty.
+ */
+static ssize_t
+read_proc(const char *path, char *buf, size_t size)
+{
+	ssize_t n;
+	int fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return -1;
+	n = read(fd, buf, size - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	return n;
+}
+
+/*
  * Returns the steal time of all CPUs together so far, in clock ticks
  * (field 8 of the "cpu" line of /proc/stat), or -1 if it cannot be read.
  */
@@ -217,16 +237,9 @@ steal_ticks(void)
 {
 	char buf[512];
 	unsigned long long st;
-	ssize_t n;
-	int fd;
 
-	if ((fd = open("/proc/stat", O_RDONLY | O_CLOEXEC)) == -1)
+	if (read_proc("/proc/stat", buf, sizeof(buf)) == -1)
 		return -1;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = '\0';
 	/* The first line; kernels before 2.6.11 have no steal field. */
 	if (sscanf(buf, "cpu %*u %*u %*u %*u %*u %*u %*u %llu", &st) != 1)
 		return -1;
@@ -343,17 +356,10 @@ proc_stat(long pid, long *ppid, uint64_t *cticks)
 {
 	char path[64], buf[1024], *p;
 	unsigned long long ct, cs;
-	ssize_t n;
-	int fd;
 
 	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+	if (read_proc(path, buf, sizeof(buf)) == -1)
 		return -1;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = '\0';
 	/* The name is in parentheses and may hold spaces and ')'. */
 	if ((p = strrchr(buf, ')')) == NULL)
 		return -1;
@@ -373,9 +379,7 @@ proc_runtime(long pid)
 	struct dirent *de;
 	unsigned long long ns;
 	uint64_t total = 0;
-	ssize_t n;
 	DIR *d;
-	int fd;
 
 	snprintf(path, sizeof(path), "/proc/%ld/task", pid);
 	if ((d = opendir(path)) == NULL)
@@ -385,13 +389,8 @@ proc_runtime(long pid)
 			continue;
 		snprintf(path, sizeof(path), "/proc/%ld/task/%ld/schedstat",
 		    pid, strtol(de->d_name, NULL, 10));
-		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		if (read_proc(path, buf, sizeof(buf)) == -1)
 			continue;
-		n = read(fd, buf, sizeof(buf) - 1);
-		close(fd);
-		if (n <= 0)
-			continue;
-		buf[n] = '\0';
 		if (sscanf(buf, "%llu", &ns) == 1)
 			total += ns;
 	}
