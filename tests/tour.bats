@@ -100,6 +100,27 @@ gate_in() {
 	chmod +x "$1/$2"
 }
 
+# demo_ended_by_term: the demo DEMO exited with the status of SIGTERM.
+demo_ended_by_term() {
+	local st=0
+	wait "$DEMO" || st=$?
+	DEMO=
+	assert_equal "$st" 143
+}
+
+# shm_held [PATH]: starts demo-shm (with PATH, if given) and waits until
+# it is held at its timeout gate; sets DEMO, and sup and board to its
+# supervisor's pid and status board.
+shm_held() {
+	PATH=${1:-$PATH} BUILD=$PV_BUILD sh "$ROOT/scripts/demo-shm" \
+	    > shm.out 2>&1 < /dev/null 3>&- &
+	DEMO=$!
+	wait_for 10 test -e timeout.called
+	sup=$(sed -n 's/^supervisor pid \([0-9]*\),.*/\1/p' shm.out | head -n 1)
+	board=$(sed -n 's/^\$ ls -l \(\/dev\/shm\/pipevisor-.*\)$/\1/p' shm.out)
+	[ -n "$sup" ] && [ -n "$board" ]
+}
+
 # gate NAME: puts a gate_in NAME first in PATH: the demo is held right
 # there, so a signal can be sent to it at a known point.
 gate() {
@@ -399,10 +420,7 @@ gate() {
 	queue_exists "$key"
 	kill -TERM "$DEMO"
 	: > ipcs.go
-	status=0
-	wait "$DEMO" || status=$?
-	assert_equal "$status" 143
-	DEMO=
+	demo_ended_by_term
 	run queue_exists "$key"
 	assert_failure
 	nothing_left
@@ -412,20 +430,11 @@ gate() {
 	local sup board
 	# Hold the demo while its supervisor is frozen by SIGSTOP.
 	gate timeout
-	BUILD=$PV_BUILD sh "$ROOT/scripts/demo-shm" > shm.out 2>&1 \
-	    < /dev/null 3>&- &
-	DEMO=$!
-	wait_for 10 test -e timeout.called
-	sup=$(sed -n 's/^supervisor pid \([0-9]*\),.*/\1/p' shm.out | head -n 1)
-	board=$(sed -n 's/^\$ ls -l \(\/dev\/shm\/pipevisor-.*\)$/\1/p' shm.out)
-	[ -n "$sup" ] && [ -n "$board" ]
+	shm_held
 	assert_file_exists "$board"
 	kill -TERM "$DEMO"
 	: > timeout.go
-	status=0
-	wait "$DEMO" || status=$?
-	assert_equal "$status" 143
-	DEMO=
+	demo_ended_by_term
 	pid_gone "$sup"
 	assert_file_not_exists "$board"
 	nothing_left
@@ -440,23 +449,14 @@ gate() {
 	gate timeout
 	# In the demo's PATH only: the test's own helpers call date too.
 	gate_in demo-gate date armed
-	PATH=$PWD/demo-gate:$PATH BUILD=$PV_BUILD sh "$ROOT/scripts/demo-shm" \
-	    > shm.out 2>&1 < /dev/null 3>&- &
-	DEMO=$!
-	wait_for 10 test -e timeout.called
-	sup=$(sed -n 's/^supervisor pid \([0-9]*\),.*/\1/p' shm.out | head -n 1)
-	board=$(sed -n 's/^\$ ls -l \(\/dev\/shm\/pipevisor-.*\)$/\1/p' shm.out)
-	[ -n "$sup" ] && [ -n "$board" ]
+	shm_held "$PWD/demo-gate:$PATH"
 	: > armed
 	kill -TERM "$DEMO"
 	: > timeout.go
 	wait_for 10 test -e date.called
 	kill -TERM "$DEMO"
 	: > date.go
-	status=0
-	wait "$DEMO" || status=$?
-	assert_equal "$status" 143
-	DEMO=
+	demo_ended_by_term
 	pid_gone "$sup"
 	assert_file_not_exists "$board"
 	nothing_left
@@ -472,10 +472,7 @@ gate() {
 	wait_for 10 test -e cat.called
 	kill -TERM "$DEMO"
 	: > cat.go
-	status=0
-	wait "$DEMO" || status=$?
-	assert_equal "$status" 143
-	DEMO=
+	demo_ended_by_term
 	nothing_left
 }
 
@@ -510,10 +507,7 @@ gate() {
 	[[ $(ps -o stat= -p "$hub") == T* ]]
 	kill -TERM "$DEMO"
 	: > ps.go
-	status=0
-	wait "$DEMO" || status=$?
-	assert_equal "$status" 143
-	DEMO=
+	demo_ended_by_term
 	pid_gone "$hub"
 	nothing_left
 }
