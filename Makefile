@@ -36,7 +36,11 @@ endif
 PV_CFLAGS =	-std=c11 -D_GNU_SOURCE -DLIBBSD_NETBSD_VIS \
 		-DPV_VERSION='"$(VERSION)"' $(WARNINGS) $(OPT) -fPIC \
 		$(BSD_CFLAGS) -Isupervisor $(SAN_FLAGS) $(CFLAGS)
-PV_LDFLAGS =	$(SAN_FLAGS) $(LDFLAGS)
+# Full RELRO: every symbol is bound at start and the GOT made read-only.
+# Besides the hardening, a forked chat worker then never runs the dynamic
+# linker's lazy binder, which wrote its own copies of GOT and ld.so pages
+# (about 20 KiB of PSS per worker, measured).
+PV_LDFLAGS =	-Wl,-z,relro,-z,now $(SAN_FLAGS) $(LDFLAGS)
 
 # Library: every supervisor/*.c except the pipevisor program's own files.
 PROG_SRCS :=	supervisor/pipevisor.c $(wildcard supervisor/pipevisor_*.c)
