@@ -356,6 +356,9 @@ struct chat_client {
 	struct sockaddr_storage	 addr;		/* UDP */
 	socklen_t		 addrlen;
 	struct timespec		 heard;		/* UDP: last datagram */
+	struct chat_client	*peer_next;	/* hub->peers' chain */
+	uint64_t		 peer_hash;
+	int			 peer_indexed;	/* in hub->peers */
 	struct timespec		 since;		/* connected */
 	struct pv_timer		*linger;	/* SIGKILL if it lingers */
 	int			 congested;	/* queue past --queue */
@@ -366,6 +369,14 @@ struct chat_client {
 };
 
 TAILQ_HEAD(chat_clients, chat_client);
+
+/* The UDP and msgq clients by address (chat_peers.c). */
+struct chat_peers {
+	struct chat_client	**buckets;
+	size_t			  nbuckets;	/* a power of two */
+	size_t			  count;
+	uint64_t		  seed;
+};
 
 /* What the hub counts, for the status page and /metrics. */
 struct chat_counters {
@@ -383,6 +394,7 @@ struct chat_hub {
 	struct chat_clients	 clients;
 	struct chat_clients	 dirty;
 	struct chat_clients	 parked;	/* senders held back */
+	struct chat_peers	 peers;		/* UDP and msgq, in the room */
 	size_t			 nclients, ncongested;
 	struct pv_timer		*trim_timer;	/* heap back to the kernel */
 	size_t			 freed;		/* queue bytes since a trim */
@@ -489,6 +501,21 @@ int	chat_msgq_open(struct chat_hub *hub, const char *path);
 void	chat_msgq_close(struct chat_hub *hub);
 int	chat_udp_open(struct chat_hub *hub, const char *spec);
 void	chat_udp_close(struct chat_hub *hub);
+
+/*
+ * chat_peers.c: the UDP and msgq clients still in the room, by address
+ * (a UDP client's sockaddr, a msgq client's pid).  chat_peers_init
+ * returns 0 or -1 with errno ENOMEM; adding never fails (a table that
+ * cannot grow gets longer chains); chat_peers_del is a no-op for a
+ * client not in the index; chat_peers_find returns the client of
+ * transport t whose address is the len bytes at key, or NULL.
+ */
+int	chat_peers_init(struct chat_peers *p);
+void	chat_peers_free(struct chat_peers *p);
+void	chat_peers_add(struct chat_peers *p, struct chat_client *c);
+void	chat_peers_del(struct chat_peers *p, struct chat_client *c);
+struct chat_client *chat_peers_find(const struct chat_peers *p,
+	    enum chat_transport t, const void *key, size_t len);
 
 /* chat_render.c: the status page, JSON and /metrics of a hub. */
 int	chat_render(const char *path, struct http_response *resp, void *arg);

@@ -465,6 +465,7 @@ hub_client_gone(struct chat_client *c, const char *reason, int notify)
 		    "* %s quit\n", name);
 		room_each_peer(hub->room, c->rc, hub_quit_peer, &hq);
 	}
+	chat_peers_del(&hub->peers, c);
 	room_client_free(hub->room, c->rc);
 	c->rc = NULL;
 	c->closing = 1;
@@ -1059,6 +1060,8 @@ hub_client_start(struct chat_hub *hub, struct chat_client *c, int in,
 	pv_now(&c->since);
 	c->heard = c->since;
 	TAILQ_INSERT_TAIL(&hub->clients, c, entry);
+	if (c->t == CHAT_UDP || c->t == CHAT_MSGQ)
+		chat_peers_add(&hub->peers, c);
 	hub->nclients++;
 	hub->count.connections++;
 	if (hub->verbose)

@@ -88,18 +88,6 @@ msgq_gateway(void *arg)
 	}
 }
 
-/* Finds the msgq client of pid still in the room, or NULL. */
-static struct chat_client *
-msgq_find(struct chat_hub *hub, pid_t pid)
-{
-	struct chat_client *c;
-
-	TAILQ_FOREACH(c, &hub->clients, entry)
-		if (c->t == CHAT_MSGQ && c->peer_pid == pid && c->rc != NULL)
-			return c;
-	return NULL;
-}
-
 /* Answers a client the hub cannot take, straight from the hub. */
 static void
 msgq_refuse(struct chat_hub *hub, pid_t pid)
@@ -151,10 +139,12 @@ msgq_request(struct chat_hub *hub, const struct msgq_frame *h,
 {
 	static char line[CHAT_MSGQ_TEXT + 2];
 	struct chat_client *c;
+	pid_t pid;
 
 	if (h->pid <= 0)
 		return;
-	c = msgq_find(hub, h->pid);
+	pid = h->pid;
+	c = chat_peers_find(&hub->peers, CHAT_MSGQ, &pid, sizeof(pid));
 	switch (h->kind) {
 	case 'C':
 		if (c == NULL)

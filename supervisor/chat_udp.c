@@ -30,20 +30,6 @@
 
 static const char udp_full[] = "- server full, try again later";
 
-/* Finds the client at an address, still in the room; NULL if none. */
-static struct chat_client *
-udp_find(struct chat_hub *hub, const struct sockaddr_storage *ss,
-    socklen_t len)
-{
-	struct chat_client *c;
-
-	TAILQ_FOREACH(c, &hub->clients, entry)
-		if (c->t == CHAT_UDP && c->rc != NULL && c->addrlen == len &&
-		    memcmp(&c->addr, ss, len) == 0)
-			return c;
-	return NULL;
-}
-
 /* Names an address "udp:HOST:PORT" into buf. */
 static void
 udp_name(const struct sockaddr_storage *ss, char *buf, size_t size)
@@ -119,7 +105,8 @@ udp_on_read(struct pv_loop *loop, int fd, unsigned events, void *arg)
 				continue;
 			return;
 		}
-		if ((c = udp_find(hub, &ss, len)) == NULL) {
+		if ((c = chat_peers_find(&hub->peers, CHAT_UDP, &ss, len)) ==
+		    NULL) {
 			if (n == 0 || hub->stopping)
 				continue;	/* a keepalive of an expired one */
 			if ((c = udp_client(hub, &ss, len)) == NULL)

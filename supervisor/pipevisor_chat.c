@@ -495,7 +495,7 @@ pipevisor_chat(int argc, char *argv[])
 
 	/* Caught (and blocked) before listening: none is lost meanwhile. */
 	if ((hub.loop = pv_loop_new()) == NULL || (hub.room = room_new()) ==
-	    NULL)
+	    NULL || chat_peers_init(&hub.peers) == -1)
 		err(CHAT_EXIT_FAIL, "chat");
 	for (i = 0; i < sizeof(stops) / sizeof(stops[0]); i++)
 		if (pv_loop_on_signal(hub.loop, stops[i], chat_on_signal,
@@ -551,6 +551,7 @@ out:
 	pv_loop_cancel_timer(hub.loop, hub.kill_timer);
 	pv_loop_cancel_timer(hub.loop, hub.trim_timer);
 	room_free(hub.room);
+	chat_peers_free(&hub.peers);
 	pv_loop_free(hub.loop);
 	if (hub.reserve >= 0)
 		close(hub.reserve);
