@@ -71,11 +71,6 @@ lines_are() {
 	[ "$(grep -c -- "$2" "$3")" -eq "$1" ]
 }
 
-# cpu_ticks PID: utime + stime of PID.
-cpu_ticks() {
-	awk '{ print $14 + $15 }' "/proc/$1/stat"
-}
-
 # transcript TARGET: the seeds' exchange between javad and ali.
 transcript() {
 	client javad "$1"

@@ -1,6 +1,9 @@
 # chat.bash: helpers shared by the chat suites (chat-local.bats,
 # pvchat.bats, chat-http.bats).  A client's lines go out through the FIFO
-# fd in CFD[NAME] (`say`) and come back in NAME.out (`sees`).
+# fd in CFD[NAME] (`say`) and come back in NAME.out (`sees`).  chat.bats
+# keeps its own: its clients are bare sockets read line by line, in order
+# (`reads`), not pvchat processes.  What any suite may use is in
+# helpers.bash.
 
 # say NAME LINE...: the client sends the lines.
 say() {

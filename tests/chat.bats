@@ -117,12 +117,6 @@ group_gone() {
 	! ps -g "$1" -o stat= 2>/dev/null | grep -qv '^Z'
 }
 
-# listen_port t|u PID: the port PID listens on, TCP (t) or UDP (u).
-listen_port() {
-	ss -Hl"$1"np 2>/dev/null | awk -v p="pid=$2," \
-	    'index($0, p) { n = split($4, a, ":"); print a[n]; exit }'
-}
-
 # start_hub ARGS...: runs `${HUB_WRAP[@]} pipevisor chat -v ARGS` in the
 # background, stderr in hub.err; sets HUB, and PORT (TCP) and UPORT (UDP)
 # for the listeners it has, once it is ready.
@@ -336,10 +330,6 @@ rss_sampler() {
 # ASan's shadow memory makes any ceiling meaningless: no check there.
 rss_ok() {
 	[ -n "${PV_SANITIZED:-}" ] || [ "$1" -lt 51200 ]
-}
-
-cpu_ticks() {
-	awk '{ print $14 + $15 }' "/proc/$1/stat"
 }
 
 count_in() {

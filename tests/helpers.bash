@@ -64,6 +64,17 @@ zombies_of() {
 	ps --ppid "$1" -o stat= 2>/dev/null | grep -c '^Z' || true
 }
 
+# cpu_ticks PID: utime + stime of PID, in clock ticks.
+cpu_ticks() {
+	awk '{ print $14 + $15 }' "/proc/$1/stat"
+}
+
+# listen_port t|u PID: the port PID listens on, TCP (t) or UDP (u).
+listen_port() {
+	ss -Hl"$1"np 2>/dev/null | awk -v p="pid=$2," \
+	    'index($0, p) { n = split($4, a, ":"); print a[n]; exit }'
+}
+
 # kill_tree PID...: SIGKILL each pid's process group, if it leads one, and
 # the pid; used by teardowns on the pids a test started.
 kill_tree() {

@@ -56,12 +56,6 @@ teardown() {
 
 # --- helpers ------------------------------------------------------------------
 
-# listen_port t|u PID: the port PID listens on, TCP (t) or UDP (u).
-listen_port() {
-	ss -Hl"$1"np 2>/dev/null | awk -v p="pid=$2," \
-	    'index($0, p) { n = split($4, a, ":"); print a[n]; exit }'
-}
-
 # hub ARGS...: starts the hub and waits until it is ready; PORT and UPORT
 # are its TCP and UDP ports, if it has them.
 hub() {

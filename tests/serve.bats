@@ -61,11 +61,6 @@ wait_server() {
 	wait "$SERVER" || STATUS=$?
 }
 
-# cpu_ticks PID: utime + stime of PID, in clock ticks.
-cpu_ticks() {
-	awk '{ print $14 + $15 }' "/proc/$1/stat"
-}
-
 # children_of PID: how many live children PID has.
 children_of() {
 	pgrep -c -P "$1" 2>/dev/null || true
