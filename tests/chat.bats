@@ -1811,6 +1811,52 @@ nc_sees() {
 	nc_sees carol '+ welcome carol'
 }
 
+# telnet_client NAME: a telnet client (inetutils) reading NAME.in, its
+# output in NAME.out, its messages in NAME.err; the test holds NAME.in
+# open.  telnet ends each line with CR LF, as a terminal user's would.
+telnet_client() {
+	local fd
+	mkfifo "$1.in"
+	telnet 127.0.0.1 "$PORT" <"$1.in" >"$1.out" 2>"$1.err" 3>&- &
+	CLIENTS+=("$!")
+	CPID[$1]=$!
+	exec {fd}>"$1.in"
+	CFD[$1]=$fd
+}
+
+@test "chat: the seeds' transcript with telnet: CR LF lines, CR-free replies" {
+	start_hub --tcp 127.0.0.1:0
+	telnet_client javad
+	nc_client ali
+	printf 'javad\njoin 1\njoin 2\n' >&"${CFD[javad]}"
+	nc_sees javad '+ joined 2'
+	printf 'ali\njoin 1\njoin 3\n' >&"${CFD[ali]}"
+	nc_sees ali '+ joined 3'
+	printf 'send 1 hello ali\n' >&"${CFD[javad]}"
+	nc_sees ali '[1] javad: hello ali'
+	nc_sees javad '[1] javad: hello ali'
+	printf 'send 1 hi javad\n' >&"${CFD[ali]}"
+	nc_sees javad '[1] ali: hi javad'
+	printf 'leave 1\n' >&"${CFD[javad]}"
+	nc_sees ali '* javad left 1'
+	printf 'quit\n' >&"${CFD[javad]}"
+	nc_sees javad '+ bye'
+	wait_for 10 grep -qF 'Connection closed by foreign host' javad.err
+	# Every line the server wrote to telnet, in order, none with a CR.
+	run sed -n '/^Escape character/,$p' javad.out
+	assert_output "Escape character is '^]'.
++ welcome javad
++ joined 1
++ joined 2
+* ali joined 1
+[1] javad: hello ali
+[1] ali: hi javad
++ left 1
++ bye"
+	printf 'quit\n' >&"${CFD[ali]}"
+	nc_sees ali '+ bye'
+}
+
 @test "chat: IPv4 and IPv6 listeners at once share the rooms" {
 	[ -e /proc/net/if_inet6 ] && ip -6 addr show lo | grep -q '::1' ||
 	    skip "no IPv6 loopback"
