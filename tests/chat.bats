@@ -1782,10 +1782,10 @@ nc_sees() {
 	wait_for 10 grep -qxF -- "$2" "$1.out"
 }
 
-@test "chat: the seeds' transcript with nc, as the seed report ran it" {
-	start_hub --tcp 127.0.0.1:0
-	nc_client javad
-	nc_client ali
+# seeds_exchange: the seeds' transcript between the connected clients
+# javad and ali, up to javad leaving group 1; each step waits for its
+# replies.
+seeds_exchange() {
 	printf 'javad\njoin 1\njoin 2\n' >&"${CFD[javad]}"
 	nc_sees javad '+ joined 2'
 	printf 'ali\njoin 1\njoin 3\n' >&"${CFD[ali]}"
@@ -1797,6 +1797,13 @@ nc_sees() {
 	nc_sees javad '[1] ali: hi javad'
 	printf 'leave 1\n' >&"${CFD[javad]}"
 	nc_sees ali '* javad left 1'
+}
+
+@test "chat: the seeds' transcript with nc, as the seed report ran it" {
+	start_hub --tcp 127.0.0.1:0
+	nc_client javad
+	nc_client ali
+	seeds_exchange
 	printf 'send 1 gone?\nmsg javad last\n' >&"${CFD[ali]}"
 	nc_sees javad '[@ali] last'
 	run grep -c 'gone?' javad.out
@@ -1828,17 +1835,7 @@ telnet_client() {
 	start_hub --tcp 127.0.0.1:0
 	telnet_client javad
 	nc_client ali
-	printf 'javad\njoin 1\njoin 2\n' >&"${CFD[javad]}"
-	nc_sees javad '+ joined 2'
-	printf 'ali\njoin 1\njoin 3\n' >&"${CFD[ali]}"
-	nc_sees ali '+ joined 3'
-	printf 'send 1 hello ali\n' >&"${CFD[javad]}"
-	nc_sees ali '[1] javad: hello ali'
-	nc_sees javad '[1] javad: hello ali'
-	printf 'send 1 hi javad\n' >&"${CFD[ali]}"
-	nc_sees javad '[1] ali: hi javad'
-	printf 'leave 1\n' >&"${CFD[javad]}"
-	nc_sees ali '* javad left 1'
+	seeds_exchange
 	printf 'quit\n' >&"${CFD[javad]}"
 	nc_sees javad '+ bye'
 	wait_for 10 grep -qF 'Connection closed by foreign host' javad.err
