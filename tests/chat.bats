@@ -1765,16 +1765,23 @@ empty_datagram() {
 
 # --- the seeds' clients, IPv6, half-open connections --------------------------
 
-# nc_client NAME: an nc client (netcat-openbsd) reading NAME.in, its
-# output in NAME.out; the test holds NAME.in open.
-nc_client() {
-	local fd
-	mkfifo "$1.in"
-	nc -N "${2:-127.0.0.1}" "$PORT" <"$1.in" >"$1.out" 2>/dev/null 3>&- &
+# fifo_client NAME COMMAND...: runs the client COMMAND reading NAME.in,
+# its output in NAME.out and its messages in NAME.err; the test holds
+# NAME.in open (CFD[NAME]).
+fifo_client() {
+	local n=$1 fd
+	shift
+	mkfifo "$n.in"
+	"$@" <"$n.in" >"$n.out" 2>"$n.err" 3>&- &
 	CLIENTS+=("$!")
-	CPID[$1]=$!
-	exec {fd}>"$1.in"
-	CFD[$1]=$fd
+	CPID[$n]=$!
+	exec {fd}>"$n.in"
+	CFD[$n]=$fd
+}
+
+# nc_client NAME [HOST]: an nc client (netcat-openbsd) of the hub's PORT.
+nc_client() {
+	fifo_client "$1" nc -N "${2:-127.0.0.1}" "$PORT"
 }
 
 # nc_sees NAME LINE: NAME's nc has printed LINE.
@@ -1818,17 +1825,10 @@ seeds_exchange() {
 	nc_sees carol '+ welcome carol'
 }
 
-# telnet_client NAME: a telnet client (inetutils) reading NAME.in, its
-# output in NAME.out, its messages in NAME.err; the test holds NAME.in
-# open.  telnet ends each line with CR LF, as a terminal user's would.
+# telnet_client NAME: a telnet client (inetutils) of the hub's PORT;
+# telnet ends each line with CR LF, as a terminal user's would.
 telnet_client() {
-	local fd
-	mkfifo "$1.in"
-	telnet 127.0.0.1 "$PORT" <"$1.in" >"$1.out" 2>"$1.err" 3>&- &
-	CLIENTS+=("$!")
-	CPID[$1]=$!
-	exec {fd}>"$1.in"
-	CFD[$1]=$fd
+	fifo_client "$1" telnet 127.0.0.1 "$PORT"
 }
 
 @test "chat: the seeds' transcript with telnet: CR LF lines, CR-free replies" {
