@@ -30,6 +30,7 @@
  */
 #include <sys/types.h>
 #include <sys/ipc.h>
+#include <sys/mman.h>
 #include <sys/msg.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -39,6 +40,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,6 +56,7 @@
 #define WORKER_OUTBUF	(PV_VIS_SIZE(CHAT_LINE_LIMIT) + 4 * CHAT_NAME_MAX)
 #define WORKER_SPLICE	65536
 #define WORKER_RETRY_MS	10		/* msgq full: try again */
+#define WORKER_SHRINK_MS 250		/* quiet this long: give pages back */
 #define WORKER_ENCODED	(PV_VIS_SIZE(CHAT_LINE_LIMIT) + 64)
 #define WORKER_INSIZE	(CHAT_LINE_LIMIT + 2 + WORKER_READ)
 /* What one read of the client can make for the hub, at worst. */
@@ -99,6 +102,7 @@ struct worker {
 	char		*hubq;		/* WORKER_HUBQ: for a full pipe */
 	int		 batching;	/* worker_lines: queue, flush at end */
 	size_t		 hubqlen;
+	int		 swollen;	/* buffers written since worker_shrink */
 };
 
 /*
@@ -115,6 +119,9 @@ struct worker_bufs {
 	char		 a[WORKER_OUTBUF];
 	char		 b[WORKER_OUTBUF];
 };
+
+/* Static: one worker per process, and worker_shrink needs its bounds. */
+static struct worker_bufs bufs;
 
 /* A FIFO client's pair, until both sides have it open; "" when gone. */
 static char worker_fifo_names[2][PATH_MAX];
@@ -152,6 +159,7 @@ worker_to_hub(struct worker *w, const char *buf, size_t n)
 	if (w->batching && w->hubqlen + n <= WORKER_HUBQ) {
 		memcpy(w->hubq + w->hubqlen, buf, n);
 		w->hubqlen += n;
+		w->swollen = 1;
 		return;
 	}
 	if (w->hubqlen == 0) {
@@ -175,6 +183,7 @@ worker_to_hub(struct worker *w, const char *buf, size_t n)
 	}
 	memcpy(w->hubq + w->hubqlen, buf + r, n - (size_t)r);
 	w->hubqlen += n - (size_t)r;
+	w->swollen = 1;
 	return;
 gone:
 	close(w->hub_out);
@@ -256,6 +265,7 @@ worker_line(struct worker *w, char *line, size_t len, char *enc)
 	if (w->batching && w->hub_out >= 0 &&
 	    WORKER_HUBQ - w->hubqlen >= WORKER_ENCODED)
 		dst = w->hubq + w->hubqlen;
+	w->swollen = 1;
 	if ((n = chat_encode_cmd(dst, WORKER_ENCODED, &cmd)) == 0) {
 		worker_error(w, "line too long");
 		return;
@@ -355,6 +365,7 @@ worker_read_client(struct worker *w)
 		return;
 	}
 	w->inlen += (size_t)n;
+	w->swollen = 1;
 	worker_lines(w);
 }
 
@@ -527,10 +538,12 @@ pump_run(struct worker *w, struct pump *p, int verdict)
 		w2 = w2 < 0 ? 0 : w2;
 		memcpy(p->buf, small + w2, (size_t)(n - w2));
 		p->len = (size_t)(n - w2);
+		w->swollen = 1;
 		return pump_flush(w, p);
 	}
 	n = read(p->src, p->buf + p->len, WORKER_OUTBUF - p->len);
 	if (n > 0) {
+		w->swollen = 1;
 		if (verdict)
 			worker_verdict(w, p->buf + p->len, (size_t)n);
 		p->len += (size_t)n;
@@ -768,16 +781,59 @@ pump_step(struct worker *w, struct pump *p, int verdict)
 	return 0;
 }
 
+/*
+ * Gives back the pages of the buffers that hold nothing now.  A burst (a
+ * paste, a script) writes a page of the read buffer, of the queue to the
+ * hub or of a pump for every 4 KiB it passes through, and each written
+ * page is the worker's own copy until it exits, 16 KiB and more per
+ * sender; once the client has been quiet for WORKER_SHRINK_MS the next
+ * write to one of them finds a fresh zero page instead.  The pages of
+ * bytes still waiting (a partial line, a full sink's backlog) are kept.
+ */
+static void
+worker_shrink(struct worker *w)
+{
+	const struct {
+		const char	*buf;
+		size_t		 len;
+	} live[] = {
+		{ w->in, w->inlen }, { w->hubq, w->hubqlen },
+		{ w->a.buf, w->a.len }, { w->b.buf, w->b.len },
+	};
+	uintptr_t pg, lo, hi, p, run = 0, from, to;
+	size_t i;
+	int keep;
+
+	w->swollen = 0;
+	pg = (uintptr_t)sysconf(_SC_PAGESIZE);
+	/* Whole pages of the buffers only: struct worker is before them. */
+	lo = ((uintptr_t)bufs.in + pg - 1) & ~(pg - 1);
+	hi = (uintptr_t)(&bufs + 1) & ~(pg - 1);
+	for (p = lo; p <= hi; p += pg) {
+		keep = p == hi;
+		for (i = 0; i < sizeof(live) / sizeof(live[0]) && !keep; i++) {
+			from = (uintptr_t)live[i].buf;
+			to = from + live[i].len;
+			keep = live[i].len > 0 && p < to && p + pg > from;
+		}
+		if (!keep && run == 0)
+			run = p;
+		else if (keep && run != 0) {
+			madvise((void *)run, p - run, MADV_DONTNEED);
+			run = 0;
+		}
+	}
+}
+
 /* The worker's main loop; see chat.h. */
 int
 chat_worker_main(void *arg)
 {
-	static struct worker_bufs bufs;
 	struct worker *wp = &bufs.w;
 	const struct chat_worker *cfg = arg;
 	struct sigaction sa;
 	struct pollfd pfd[4];
-	int n, timeout, ci, ai, bi, hq, dead = 0;
+	int n, timeout, ci, ai, bi, hq, quiet, dead = 0;
 	nfds_t np;
 
 	memset(&sa, 0, sizeof(sa));
@@ -845,7 +901,9 @@ chat_worker_main(void *arg)
 		}
 		ai = pump_poll(wp, &wp->a, pfd, &np, &timeout);
 		bi = pump_poll(wp, &wp->b, pfd, &np, &timeout);
-		if (timeout == -1 && cfg->sink == CHAT_SINK_MSGQ &&
+		if ((quiet = timeout == -1 && wp->swollen))
+			timeout = WORKER_SHRINK_MS;
+		else if (timeout == -1 && cfg->sink == CHAT_SINK_MSGQ &&
 		    cfg->idle_ms > 0)
 			timeout = (int)cfg->idle_ms;
 		n = poll(pfd, np, timeout);
@@ -854,6 +912,8 @@ chat_worker_main(void *arg)
 				continue;
 			return 1;
 		}
+		if (n == 0 && quiet)
+			worker_shrink(wp);
 		/* A msgq client has no connection to break: ask the kernel. */
 		if (cfg->sink == CHAT_SINK_MSGQ && n == 0 &&
 		    !worker_alive(cfg->peer_pid))

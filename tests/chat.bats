@@ -332,6 +332,11 @@ rss_ok() {
 	[ -n "${PV_SANITIZED:-}" ] || [ "$1" -lt 51200 ]
 }
 
+# count_alice_lines FILE N: FILE holds N lines alice sent to group g.
+count_alice_lines() {
+	[ "$(grep -c '^\[g\] alice: ' "$1")" -eq "$2" ]
+}
+
 count_in() {
 	grep -cxF -- "$2" "$1" || true
 }
@@ -1234,8 +1239,13 @@ slow_burst() {
 }
 
 # hub_anon_kb: the hub process's own anonymous memory, in kB.
+# anon_kb PID: PID's anonymous memory in kB, from smaps_rollup.
+anon_kb() {
+	awk '/^Anonymous:/ { print $2 }' "/proc/$1/smaps_rollup"
+}
+
 hub_anon_kb() {
-	awk '/^Anonymous:/ { print $2 }' "/proc/$HUB/smaps_rollup"
+	anon_kb "$HUB"
 }
 
 hub_anon_under() {
@@ -1268,6 +1278,31 @@ hub_anon_under() {
 	hang_up slow
 	wait_for 10 count_is 1 reader.out "* slow quit"
 	wait_for 10 hub_anon_under $((base + 512))
+}
+
+# anon_under PID KB: for wait_for.
+anon_under() {
+	[ "$(anon_kb "$1")" -lt "$2" ]
+}
+
+# A burst writes a page of the worker's read buffer and of its queue to
+# the hub for every 4 KiB that passes at once; 2000 lines in one write
+# pass 200 kB.  Those pages go back once the client is quiet (a quarter
+# of a second, chat_worker.c): without that, its memory stays some 16 kB
+# over what it was.
+@test "chat: a sender's worker gives back what a burst wrote once its client is quiet" {
+	start_hub --tcp 127.0.0.1:0
+	alice_and_bob_in_g
+	local w base
+	w=$(worker_of a)
+	base=$(anon_kb "$w")
+	flood_lines 2000 lines
+	say_raw a "$(cat lines)"$'\n'
+	wait_for 30 count_alice_lines b.out 2000
+	wait_for 10 anon_under "$w" $((base + 4)) || {
+		echo "alice's worker: $base kB before, $(anon_kb "$w") kB now" >&2
+		return 1
+	}
 }
 
 # --- the hub writes to the sockets (without --no-direct) ---------------------
