@@ -18,6 +18,8 @@
  * pipe to the client with splice(2) and never through the worker's memory.
  * A TCP client's worker (unless --no-direct) hands its output to the hub
  * once the welcome is written ("O", chat.h), and from then on only reads.
+ * Its buffers are static; the pages a burst wrote go back to the system
+ * once the client has been quiet for a moment (worker_shrink).
  *
  * Optional filter chains (--inbound, --outbound) run as the worker's
  * children in its process group, so the hub's one killpg after the
@@ -56,7 +58,7 @@
 #define WORKER_OUTBUF	(PV_VIS_SIZE(CHAT_LINE_LIMIT) + 4 * CHAT_NAME_MAX)
 #define WORKER_SPLICE	65536
 #define WORKER_RETRY_MS	10		/* msgq full: try again */
-#define WORKER_SHRINK_MS 250		/* quiet this long: give pages back */
+#define WORKER_SHRINK_MS	250	/* quiet this long: give pages back */
 #define WORKER_ENCODED	(PV_VIS_SIZE(CHAT_LINE_LIMIT) + 64)
 #define WORKER_INSIZE	(CHAT_LINE_LIMIT + 2 + WORKER_READ)
 /* What one read of the client can make for the hub, at worst. */
