@@ -332,11 +332,6 @@ rss_ok() {
 	[ -n "${PV_SANITIZED:-}" ] || [ "$1" -lt 51200 ]
 }
 
-# count_alice_lines FILE N: FILE holds N lines alice sent to group g.
-count_alice_lines() {
-	[ "$(grep -c '^\[g\] alice: ' "$1")" -eq "$2" ]
-}
-
 count_in() {
 	grep -cxF -- "$2" "$1" || true
 }
@@ -1132,9 +1127,10 @@ slow_client() {
 	say "$1" "$1" "join g"
 }
 
-# count_deliveries FILE N: FILE holds N lines from fast to g.
+# count_deliveries FILE N [SENDER]: FILE holds N lines from SENDER (fast)
+# to g.
 count_deliveries() {
-	[ "$(grep -c '^\[g\] fast: ' "$1")" -eq "$2" ]
+	[ "$(grep -c "^\\[g\\] ${3:-fast}: " "$1")" -eq "$2" ]
 }
 
 # slow_room ARGS...: a hub (with ARGS) and the room g of fast (sends),
@@ -1238,18 +1234,14 @@ slow_burst() {
 	slow_burst --no-direct
 }
 
-# hub_anon_kb: the hub process's own anonymous memory, in kB.
-# anon_kb PID: PID's anonymous memory in kB, from smaps_rollup.
+# anon_kb PID: PID's own anonymous memory in kB, from smaps_rollup.
 anon_kb() {
 	awk '/^Anonymous:/ { print $2 }' "/proc/$1/smaps_rollup"
 }
 
-hub_anon_kb() {
-	anon_kb "$HUB"
-}
-
-hub_anon_under() {
-	[ "$(hub_anon_kb)" -lt "$1" ]
+# anon_under PID KB: for wait_for.
+anon_under() {
+	[ "$(anon_kb "$1")" -lt "$2" ]
 }
 
 # A client that does not read holds megabytes of queue in the hub (under a
@@ -1261,7 +1253,7 @@ hub_anon_under() {
 	[ -z "${PV_SANITIZED:-}" ] || skip "ASan keeps freed memory in quarantine"
 	slow_room --queue 16777216
 	local base peak
-	base=$(hub_anon_kb)
+	base=$(anon_kb "$HUB")
 	# 16 MB: the kernel's socket buffers take a few of them.
 	flood_lines 160000 lines
 	(
@@ -1271,18 +1263,13 @@ hub_anon_under() {
 	) &
 	CLIENTS+=("$!")
 	wait_for 60 count_deliveries reader.out 160000
-	peak=$(hub_anon_kb)
+	peak=$(anon_kb "$HUB")
 	echo "hub anonymous memory: $base kB before, $peak kB with the queue" >&3
 	# The condition under test: the queue is in the hub's memory.
 	[ "$peak" -gt $((base + 1024)) ]
 	hang_up slow
 	wait_for 10 count_is 1 reader.out "* slow quit"
-	wait_for 10 hub_anon_under $((base + 512))
-}
-
-# anon_under PID KB: for wait_for.
-anon_under() {
-	[ "$(anon_kb "$1")" -lt "$2" ]
+	wait_for 10 anon_under "$HUB" $((base + 512))
 }
 
 # A burst writes a page of the worker's read buffer and of its queue to
@@ -1298,7 +1285,7 @@ anon_under() {
 	base=$(anon_kb "$w")
 	flood_lines 2000 lines
 	say_raw a "$(cat lines)"$'\n'
-	wait_for 30 count_alice_lines b.out 2000
+	wait_for 30 count_deliveries b.out 2000 alice
 	wait_for 10 anon_under "$w" $((base + 4)) || {
 		echo "alice's worker: $base kB before, $(anon_kb "$w") kB now" >&2
 		return 1
