@@ -43,6 +43,9 @@ teardown() {
 # hub ARGS...: starts the hub and waits until it is ready.
 hub() {
 	local id
+	# Emptied here, not by the child's redirection, which may come after
+	# the wait below has read the last hub's "ready".
+	: >hub.err
 	"$PIPEVISOR" chat -v "$@" 2>hub.err 3>&- &
 	HUB=$!
 	wait_for 5 grep -q 'chat: ready' hub.err

@@ -121,6 +121,9 @@ group_gone() {
 # background, stderr in hub.err; sets HUB, and PORT (TCP) and UPORT (UDP)
 # for the listeners it has, once it is ready.
 start_hub() {
+	# Emptied here, not by the child's redirection, which may come after
+	# the wait below has read the last hub's "ready".
+	: >hub.err
 	(
 		close_clients
 		exec "${HUB_WRAP[@]}" "$PIPEVISOR" chat -v "$@" >hub.out \
@@ -1315,7 +1318,6 @@ holds_socket() {
 # is sent; sets WAKEUPS to how many times bob's worker was switched out
 # meanwhile.  The hub is stopped at the end.
 wakeups_per_30() {
-	rm -f hub.err
 	start_hub --tcp 127.0.0.1:0 "$@"
 	alice_and_bob_in_g
 	local w before i

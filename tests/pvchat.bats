@@ -59,6 +59,9 @@ teardown() {
 # hub ARGS...: starts the hub and waits until it is ready; PORT and UPORT
 # are its TCP and UDP ports, if it has them.
 hub() {
+	# Emptied here, not by the child's redirection, which may come after
+	# the wait below has read the last hub's "ready".
+	: >hub.err
 	"$PIPEVISOR" chat -v "$@" 2>hub.err 3>&- &
 	HUB=$!
 	wait_for 5 grep -q 'chat: ready' hub.err || {
